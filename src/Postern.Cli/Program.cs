@@ -1,1 +1,9 @@
-return 0;
+using System.CommandLine;
+using Postern.Cli;
+
+var root = new RootCommand("Postern: an SMTP relay gateway that enforces TLS policy per partner connector.")
+{
+    ServeCommand.Create(),
+    CheckConfigCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging;
+
+namespace Postern.Hosting;
+
+/// <summary>Log messages of start, stop and configuration; event ids 100-199 are stable.</summary>
+internal static partial class GatewayLog
+{
+    [LoggerMessage(100, LogLevel.Information, "Postern {HostName} starting; data directory {DataDirectory}")]
+    public static partial void Starting(ILogger logger, string hostName, string dataDirectory);
+
+    [LoggerMessage(101, LogLevel.Information, "Spool recovered: {Messages} message(s) queued, {Partial} partial entr(ies) removed")]
+    public static partial void SpoolRecovered(ILogger logger, int messages, int partial);
+
+    [LoggerMessage(102, LogLevel.Warning, "{Warning}")]
+    public static partial void CertificateWarning(ILogger logger, string warning);
+
+    [LoggerMessage(103, LogLevel.Information, "Using self-signed certificate {CertificateFile} for {HostName}")]
+    public static partial void SelfSigned(ILogger logger, string certificateFile, string hostName);
+
+    [LoggerMessage(104, LogLevel.Information, "Postern stopping")]
+    public static partial void Stopping(ILogger logger);
+
+    [LoggerMessage(105, LogLevel.Information, "Postern stopped")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(106, LogLevel.Information, "Certificate for {Names} from {File} ({Owner})")]
+    public static partial void CertificateLoaded(ILogger logger, string names, string file, string owner);
+}
