@@ -181,7 +181,7 @@ public sealed class MessageSpool : IAsyncDisposable
             {
                 throw new InvalidDataException($"Spool entry {queueId} is corrupt: {error}.");
             }
-            var content = new FileStream(handle, FileAccess.Read, bufferSize: 0);
+            var content = new FileStream(handle, FileAccess.Read, bufferSize: 16 * 1024);
             content.Seek(offset, SeekOrigin.Begin);
             return new SpoolMessage(envelope!, content, length);
         }
@@ -318,7 +318,11 @@ public sealed class SpoolWriter : IAsyncDisposable
     /// <summary>Message bytes written so far (excluding the envelope).</summary>
     public long Length => _length;
 
-    /// <summary>Appends message bytes. Throws <see cref="IOException"/> on a write error or a full disk; the partial entry is then removed.</summary>
+    /// <summary>
+    /// Appends message bytes (copied into the write buffer, or written directly when larger).
+    /// Throws <see cref="IOException"/> on a write error or a full disk; the partial entry is then
+    /// removed, as it is when the write is cancelled.
+    /// </summary>
     public ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
     {
         ThrowIfNotOpen();
@@ -366,7 +370,8 @@ public sealed class SpoolWriter : IAsyncDisposable
             SpoolLog.CommitFailed(_spool.Logger, QueueId, e);
             // Not acknowledged, so the client will send it again: keep no copy that could be delivered twice.
             Close(renamed ? queuePath : _tmpPath);
-            throw AsIOException(e);
+            ThrowAsIOException(e);
+            throw;
         }
         finally
         {
@@ -413,7 +418,8 @@ public sealed class SpoolWriter : IAsyncDisposable
         {
             SpoolLog.WriteFailed(_spool.Logger, QueueId, e);
             Close(_tmpPath);
-            throw AsIOException(e);
+            ThrowAsIOException(e);
+            throw;
         }
     }
 
@@ -438,7 +444,8 @@ public sealed class SpoolWriter : IAsyncDisposable
         {
             SpoolLog.WriteFailed(_spool.Logger, QueueId, e);
             Close(_tmpPath);
-            throw AsIOException(e);
+            ThrowAsIOException(e);
+            throw;
         }
     }
 
@@ -481,10 +488,12 @@ public sealed class SpoolWriter : IAsyncDisposable
         }
     }
 
-    private static Exception AsIOException(Exception e) => e switch
+    // A permission error is an I/O error to the caller, who answers it like a full disk (4xx).
+    private static void ThrowAsIOException(Exception e)
     {
-        IOException or OperationCanceledException or ObjectDisposedException => e,
-        UnauthorizedAccessException => new IOException(e.Message, e),
-        _ => e,
-    };
+        if (e is UnauthorizedAccessException)
+        {
+            throw new IOException(e.Message, e);
+        }
+    }
 }
