@@ -1,4 +1,8 @@
+using System.Buffers;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
 
 namespace Postern.Spool;
 
@@ -7,36 +11,236 @@ namespace Postern.Spool;
 /// A message is committed (and may be acknowledged with 250) only once its bytes and envelope are
 /// on disk: written, fsynced, renamed into the queue, and the directory fsynced.
 /// </summary>
+/// <remarks>
+/// Layout under <see cref="Directory"/>: <c>tmp/</c> holds entries being written, <c>queue/</c>
+/// committed entries (one file per message, named by queue id, see <see cref="SpoolEntryFormat"/>),
+/// <c>corrupt/</c> entries that recovery found damaged. An entry reaches <c>queue/</c> only by a
+/// rename after it was fsynced, so after a crash <c>queue/</c> holds only complete entries.
+/// </remarks>
 public sealed class MessageSpool : IAsyncDisposable
 {
+    internal const int WriteBufferSize = 64 * 1024;
+
+    private readonly QueueIdGenerator _ids = new();
+    private readonly DirectorySync _queueSync;
+    private int _openWriters;
+    private bool _disposed;
+
     /// <param name="directory">The spool root, e.g. "var/spool"; created if missing.</param>
-    public MessageSpool(string directory, ILogger<MessageSpool>? logger = null) => throw new NotImplementedException();
+    public MessageSpool(string directory, ILogger<MessageSpool>? logger = null)
+    {
+        Directory = Path.GetFullPath(directory);
+        Logger = (ILogger?)logger ?? NullLogger.Instance;
+        TmpDirectory = Path.Combine(Directory, "tmp");
+        QueueDirectory = Path.Combine(Directory, "queue");
+        CorruptDirectory = Path.Combine(Directory, "corrupt");
+        System.IO.Directory.CreateDirectory(TmpDirectory);
+        System.IO.Directory.CreateDirectory(QueueDirectory);
+        System.IO.Directory.CreateDirectory(CorruptDirectory);
+        _queueSync = new DirectorySync(QueueDirectory, Logger);
+    }
 
-    public string Directory => throw new NotImplementedException();
+    /// <summary>The spool root, as a full path.</summary>
+    public string Directory { get; }
 
-    /// <summary>A new queue id: sortable by time, unique in this spool, [0-9A-Z] only.</summary>
-    public string NewQueueId() => throw new NotImplementedException();
+    internal string TmpDirectory { get; }
 
-    /// <summary>On start: removes partly written entries, returns what is in the queue.</summary>
-    public SpoolRecovery Recover() => throw new NotImplementedException();
+    internal string QueueDirectory { get; }
 
-    /// <summary>Starts a new entry. The envelope is written first; the message bytes follow through the writer.</summary>
-    public SpoolWriter CreateWriter(Envelope envelope) => throw new NotImplementedException();
+    internal string CorruptDirectory { get; }
+
+    internal ILogger Logger { get; }
+
+    internal DirectorySync QueueSync => _queueSync;
+
+    /// <summary>A new queue id: sortable by time, unique in this spool, [0-9A-Z] only (18 characters).</summary>
+    public string NewQueueId() => _ids.Next();
+
+    /// <summary>
+    /// On start, before any writer is created: removes partly written entries from <c>tmp/</c>,
+    /// checks every entry in <c>queue/</c> and moves damaged ones to <c>corrupt/</c> (logged, never
+    /// deleted), and returns what is in the queue.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A writer is open; its entry would be removed.</exception>
+    public SpoolRecovery Recover()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (Volatile.Read(ref _openWriters) != 0)
+        {
+            throw new InvalidOperationException("Recover must run before any entry is being written.");
+        }
+
+        int partial = 0;
+        foreach (string path in System.IO.Directory.EnumerateFileSystemEntries(TmpDirectory))
+        {
+            // A partly written entry was never acknowledged, so it is never a message.
+            if (System.IO.Directory.Exists(path))
+            {
+                System.IO.Directory.Delete(path, recursive: true);
+            }
+            else
+            {
+                File.Delete(path);
+            }
+            SpoolLog.PartialEntryRemoved(Logger, path);
+            partial++;
+        }
+
+        int messages = 0, corrupt = 0;
+        foreach (string path in System.IO.Directory.EnumerateFileSystemEntries(QueueDirectory))
+        {
+            string name = Path.GetFileName(path);
+            string? error = null;
+            if (!QueueIdGenerator.IsValid(name) || System.IO.Directory.Exists(path))
+            {
+                error = "not a queue id";
+            }
+            else
+            {
+                using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+                SpoolEntryFormat.TryReadEntry(handle, name, out _, out _, out _, out error);
+            }
+
+            if (error is null)
+            {
+                messages++;
+                continue;
+            }
+            string target = Path.Combine(CorruptDirectory, name);
+            if (Path.Exists(target))
+            {
+                target = Path.Combine(CorruptDirectory, name + "." + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", System.Globalization.CultureInfo.InvariantCulture));
+            }
+            System.IO.Directory.Move(path, target);
+            SpoolLog.CorruptEntryQuarantined(Logger, name, error, target);
+            corrupt++;
+        }
+
+        if (corrupt > 0)
+        {
+            using var corruptSync = new DirectorySync(CorruptDirectory, Logger);
+            corruptSync.Sync();
+        }
+        if (partial > 0 || corrupt > 0)
+        {
+            _queueSync.Sync();
+            using var tmpSync = new DirectorySync(TmpDirectory, Logger);
+            tmpSync.Sync();
+        }
+
+        SpoolLog.Recovered(Logger, Directory, messages, partial, corrupt);
+        return new SpoolRecovery(messages, partial) { CorruptEntriesQuarantined = corrupt };
+    }
+
+    /// <summary>
+    /// Starts a new entry named by <see cref="Envelope.QueueId"/> (from <see cref="NewQueueId"/>).
+    /// The envelope is written first; the message bytes follow through the writer.
+    /// </summary>
+    /// <exception cref="ArgumentException">The queue id is not 1-32 characters [0-9A-Z].</exception>
+    /// <exception cref="IOException">The entry file cannot be created.</exception>
+    public SpoolWriter CreateWriter(Envelope envelope)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!QueueIdGenerator.IsValid(envelope.QueueId))
+        {
+            throw new ArgumentException($"'{envelope.QueueId}' is not a queue id.", nameof(envelope));
+        }
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(envelope, SpoolJsonContext.Default.Envelope);
+        return new SpoolWriter(this, envelope.QueueId, json);
+    }
 
     /// <summary>Ids of the committed messages, oldest first.</summary>
-    public IReadOnlyList<string> ListQueueIds() => throw new NotImplementedException();
+    public IReadOnlyList<string> ListQueueIds()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var ids = new List<string>();
+        foreach (string path in System.IO.Directory.EnumerateFiles(QueueDirectory))
+        {
+            string name = Path.GetFileName(path);
+            if (QueueIdGenerator.IsValid(name))
+            {
+                ids.Add(name);
+            }
+        }
+        ids.Sort(StringComparer.Ordinal);
+        return ids;
+    }
 
     /// <summary>Reads a committed entry: its envelope and a stream positioned at the first message byte.</summary>
-    public SpoolMessage Open(string queueId) => throw new NotImplementedException();
+    /// <exception cref="FileNotFoundException">No committed entry has this id.</exception>
+    /// <exception cref="InvalidDataException">The entry is damaged.</exception>
+    public SpoolMessage Open(string queueId)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        string path = QueueEntryPath(queueId);
+        SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        try
+        {
+            if (!SpoolEntryFormat.TryReadEntry(handle, queueId, out Envelope? envelope, out long offset, out long length, out string? error))
+            {
+                throw new InvalidDataException($"Spool entry {queueId} is corrupt: {error}.");
+            }
+            var content = new FileStream(handle, FileAccess.Read, bufferSize: 16 * 1024);
+            content.Seek(offset, SeekOrigin.Begin);
+            return new SpoolMessage(envelope!, content, length);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
 
-    /// <summary>Removes a committed entry (after delivery, or by an administrator).</summary>
-    public void Delete(string queueId) => throw new NotImplementedException();
+    /// <summary>Removes a committed entry (after delivery, or by an administrator); blocks until the removal is durable.</summary>
+    public void Delete(string queueId) => DeleteAsync(queueId).GetAwaiter().GetResult();
 
-    public ValueTask DisposeAsync() => throw new NotImplementedException();
+    /// <summary>
+    /// Removes a committed entry; completes once the removal is durable (the directory fsync is
+    /// shared with concurrent commits and deletes). A missing entry is not an error.
+    /// </summary>
+    public Task DeleteAsync(string queueId)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        File.Delete(QueueEntryPath(queueId));
+        SpoolLog.MessageDeleted(Logger, queueId);
+        return _queueSync.SyncAsync();
+    }
+
+    /// <summary>Waits for a running directory fsync, then closes the spool.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        await _queueSync.WhenIdleAsync().ConfigureAwait(false);
+        _queueSync.Dispose();
+    }
+
+    internal string QueueEntryPath(string queueId)
+    {
+        if (!QueueIdGenerator.IsValid(queueId))
+        {
+            throw new ArgumentException($"'{queueId}' is not a queue id.", nameof(queueId));
+        }
+        return Path.Combine(QueueDirectory, queueId);
+    }
+
+    internal void WriterOpened() => Interlocked.Increment(ref _openWriters);
+
+    internal void WriterClosed() => Interlocked.Decrement(ref _openWriters);
 }
 
 /// <summary>What recovery found on start.</summary>
-public sealed record SpoolRecovery(int Messages, int PartialEntriesRemoved);
+/// <param name="Messages">Committed entries in the queue after recovery.</param>
+/// <param name="PartialEntriesRemoved">Uncommitted entries removed from <c>tmp/</c>.</param>
+public sealed record SpoolRecovery(int Messages, int PartialEntriesRemoved)
+{
+    /// <summary>Damaged entries moved from <c>queue/</c> to <c>corrupt/</c>.</summary>
+    public int CorruptEntriesQuarantined { get; init; }
+}
 
 /// <summary>A committed entry, open for reading.</summary>
 public sealed class SpoolMessage : IDisposable
@@ -48,11 +252,13 @@ public sealed class SpoolMessage : IDisposable
         ContentLength = contentLength;
     }
 
+    /// <summary>The envelope stored with the message.</summary>
     public Envelope Envelope { get; }
 
     /// <summary>The message bytes exactly as stored (Received header first).</summary>
     public Stream Content { get; }
 
+    /// <summary>Number of message bytes in <see cref="Content"/>.</summary>
     public long ContentLength { get; }
 
     public void Dispose() => Content.Dispose();
@@ -60,29 +266,234 @@ public sealed class SpoolMessage : IDisposable
 
 /// <summary>
 /// One entry being written. Nothing written here is a message until <see cref="CommitAsync"/>
-/// returns; disposing without committing removes the partial entry.
+/// returns; disposing without committing removes the partial entry. Not safe for concurrent use.
 /// </summary>
 public sealed class SpoolWriter : IAsyncDisposable
 {
-    private SpoolWriter() => throw new NotImplementedException();
+    private enum State { Open, Committing, Committed, Closed }
 
-    public string QueueId => throw new NotImplementedException();
+    private readonly MessageSpool _spool;
+    private readonly string _tmpPath;
+    private readonly int _envelopeLength;
+    private SafeFileHandle? _handle;
+    private byte[]? _buffer;
+    private int _buffered;
+    private long _fileOffset;
+    private long _length;
+    private State _state;
+
+    internal SpoolWriter(MessageSpool spool, string queueId, byte[] envelopeJson)
+    {
+        _spool = spool;
+        QueueId = queueId;
+        _tmpPath = Path.Combine(spool.TmpDirectory, queueId);
+        _envelopeLength = envelopeJson.Length;
+        _handle = File.OpenHandle(_tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        spool.WriterOpened();
+        _buffer = ArrayPool<byte>.Shared.Rent(MessageSpool.WriteBufferSize);
+
+        // Header (content length still unknown), envelope, newline; normally all in the buffer.
+        SpoolEntryFormat.WriteHeader(_buffer, _envelopeLength, contentLength: null);
+        _buffered = SpoolEntryFormat.HeaderLength;
+        if (envelopeJson.Length < _buffer.Length - _buffered)
+        {
+            envelopeJson.CopyTo(_buffer, _buffered);
+            _buffered += envelopeJson.Length;
+        }
+        else
+        {
+            Guard(() =>
+            {
+                RandomAccess.Write(_handle, new ReadOnlyMemory<byte>[] { _buffer.AsMemory(0, _buffered), envelopeJson }, 0);
+                _fileOffset = _buffered + envelopeJson.Length;
+                _buffered = 0;
+            });
+        }
+        _buffer[_buffered++] = (byte)'\n';
+    }
+
+    /// <summary>The entry's queue id, the envelope's <see cref="Envelope.QueueId"/>.</summary>
+    public string QueueId { get; }
 
     /// <summary>Message bytes written so far (excluding the envelope).</summary>
-    public long Length => throw new NotImplementedException();
+    public long Length => _length;
 
-    /// <summary>Appends message bytes. Throws <see cref="IOException"/> on a write error or a full disk.</summary>
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    /// <summary>
+    /// Appends message bytes (copied into the write buffer, or written directly when larger).
+    /// Throws <see cref="IOException"/> on a write error or a full disk; the partial entry is then
+    /// removed, as it is when the write is cancelled.
+    /// </summary>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
+    {
+        ThrowIfNotOpen();
+        byte[] buffer = _buffer!;
+        if (bytes.Length <= buffer.Length - _buffered)
+        {
+            bytes.Span.CopyTo(buffer.AsSpan(_buffered));
+            _buffered += bytes.Length;
+            _length += bytes.Length;
+            return default;
+        }
+        return WriteSlowAsync(bytes, cancellationToken);
+    }
 
     /// <summary>
     /// Makes the entry durable: fsync the file, rename it into the queue, fsync the directory
     /// (batched with concurrent commits). Throws <see cref="IOException"/> when that fails; the
-    /// partial entry is then removed.
+    /// partial entry is then removed. Cancellation is honoured only before the commit starts.
     /// </summary>
-    public Task CommitAsync(CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public async Task CommitAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfNotOpen();
+        cancellationToken.ThrowIfCancellationRequested();
+        _state = State.Committing;
+        string queuePath = Path.Combine(_spool.QueueDirectory, QueueId);
+        bool renamed = false;
+        try
+        {
+            await FlushBufferAsync(CancellationToken.None).ConfigureAwait(false);
+            Span<byte> header = stackalloc byte[SpoolEntryFormat.HeaderLength];
+            SpoolEntryFormat.WriteHeader(header, _envelopeLength, _length);
+            RandomAccess.Write(_handle!, header, 0);
+            RandomAccess.FlushToDisk(_handle!);
+            _handle!.Dispose();
+            _handle = null;
+            // rename(2) within one file system: the queue entry appears whole or not at all.
+            File.Move(_tmpPath, queuePath);
+            renamed = true;
+            await _spool.QueueSync.SyncAsync().ConfigureAwait(false);
+            _state = State.Committed;
+            SpoolLog.MessageCommitted(_spool.Logger, QueueId, _length);
+        }
+        catch (Exception e)
+        {
+            SpoolLog.CommitFailed(_spool.Logger, QueueId, e);
+            // Not acknowledged, so the client will send it again: keep no copy that could be delivered twice.
+            Close(renamed ? queuePath : _tmpPath);
+            ThrowAsIOException(e);
+            throw;
+        }
+        finally
+        {
+            ReleaseResources();
+        }
+    }
 
-    /// <summary>Abandons the entry (e.g. the client sent a bad message); idempotent.</summary>
-    public void Abort() => throw new NotImplementedException();
+    /// <summary>Abandons the entry (e.g. the client sent a bad message); idempotent; no effect once committed.</summary>
+    public void Abort()
+    {
+        if (_state is State.Open or State.Committing)
+        {
+            Close(_tmpPath);
+        }
+    }
 
-    public ValueTask DisposeAsync() => throw new NotImplementedException();
+    public ValueTask DisposeAsync()
+    {
+        Abort();
+        return default;
+    }
+
+    private async ValueTask WriteSlowAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (bytes.Length >= _buffer!.Length)
+            {
+                // Large chunk: one gathered write of what is buffered and the chunk, no copy.
+                var segments = new ReadOnlyMemory<byte>[] { _buffer.AsMemory(0, _buffered), bytes };
+                await RandomAccess.WriteAsync(_handle!, segments, _fileOffset, cancellationToken).ConfigureAwait(false);
+                _fileOffset += _buffered + bytes.Length;
+                _buffered = 0;
+            }
+            else
+            {
+                await FlushBufferAsync(cancellationToken).ConfigureAwait(false);
+                bytes.Span.CopyTo(_buffer);
+                _buffered = bytes.Length;
+            }
+            _length += bytes.Length;
+        }
+        catch (Exception e)
+        {
+            SpoolLog.WriteFailed(_spool.Logger, QueueId, e);
+            Close(_tmpPath);
+            ThrowAsIOException(e);
+            throw;
+        }
+    }
+
+    private async ValueTask FlushBufferAsync(CancellationToken cancellationToken)
+    {
+        if (_buffered == 0)
+        {
+            return;
+        }
+        await RandomAccess.WriteAsync(_handle!, _buffer.AsMemory(0, _buffered), _fileOffset, cancellationToken).ConfigureAwait(false);
+        _fileOffset += _buffered;
+        _buffered = 0;
+    }
+
+    private void Guard(Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (Exception e)
+        {
+            SpoolLog.WriteFailed(_spool.Logger, QueueId, e);
+            Close(_tmpPath);
+            ThrowAsIOException(e);
+            throw;
+        }
+    }
+
+    private void ThrowIfNotOpen()
+    {
+        if (_state != State.Open)
+        {
+            throw new InvalidOperationException($"Spool entry {QueueId} is {(_state == State.Committed ? "already committed" : "closed")}.");
+        }
+    }
+
+    /// <summary>Ends the entry without a message: closes the file, removes <paramref name="path"/>.</summary>
+    private void Close(string path)
+    {
+        _state = State.Closed;
+        ReleaseResources();
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Recovery removes what is left in tmp/ at the next start.
+            SpoolLog.PartialEntryRemovalFailed(_spool.Logger, path, e);
+        }
+    }
+
+    private void ReleaseResources()
+    {
+        if (_handle is not null)
+        {
+            _handle.Dispose();
+            _handle = null;
+        }
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+            _spool.WriterClosed();
+        }
+    }
+
+    // A permission error is an I/O error to the caller, who answers it like a full disk (4xx).
+    private static void ThrowAsIOException(Exception e)
+    {
+        if (e is UnauthorizedAccessException)
+        {
+            throw new IOException(e.Message, e);
+        }
+    }
 }
