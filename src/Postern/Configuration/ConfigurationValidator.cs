@@ -415,10 +415,6 @@ public static class ConfigurationValidator
                 {
                     Error($"{path}.tlsSenderCertificateName", $"\"{certificateName}\" is not a name or \"*.domain\": {problem}");
                 }
-                if (!connector.RequireTls)
-                {
-                    Warning($"{path}.requireTls", "false, but a certificate name can only be checked over TLS: mail without TLS will not match this connector");
-                }
                 if (!clientCertificatesRequested)
                 {
                     Warning($"{path}.tlsSenderCertificateName",
