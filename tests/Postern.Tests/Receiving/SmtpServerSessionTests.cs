@@ -350,4 +350,30 @@ public sealed class SmtpServerSessionTests
         Assert.StartsWith("250 2.0.0", await client.CommandAsync("RSET"));
         Assert.StartsWith("221 2.0.0", await client.CommandAsync("QUIT"));
     }
+
+    [Fact]
+    public async Task A_conversation_sent_one_byte_at_a_time_gets_the_same_replies_as_sent_whole()
+    {
+        await using TestGateway gateway = await TestGateway.StartAsync();
+        string conversation = "EHLO client.test\r\nMAIL FROM:<a@contoso.test>\r\nRCPT TO:<b@fabrikam.test>\r\nDATA\r\n" +
+            Body + ".\r\nMAIL FROM:<a@contoso.test>\r\nRCPT TO:<c@fabrikam.test>\r\nBDAT 12 LAST\r\nSubject: x\r\nQUIT\r\n";
+        var replies = new List<string>[2];
+        for (int run = 0; run < 2; run++)
+        {
+            replies[run] = [];
+            await using RawSmtpClient client = await RawSmtpClient.ConnectAsync(gateway.StartTls);
+            await client.ReadReplyAsync();
+            byte[] bytes = Encoding.ASCII.GetBytes(conversation);
+            if (run == 0) await client.SendAsync(bytes);
+            else foreach (byte b in bytes) await client.SendAsync([b]);
+            for (int i = 0; i < 9; i++)
+            {
+                string reply = await client.ReadReplyAsync();
+                replies[run].Add(System.Text.RegularExpressions.Regex.Replace(reply, "queued as [0-9A-Z]+", "queued as ID"));
+            }
+        }
+        Assert.Equal(replies[0], replies[1]);
+        Assert.Equal(["250", "250", "250", "354", "250", "250", "250", "250", "221"], replies[1].Select(r => r[..3]));
+        Assert.Equal(4, gateway.QueueIds().Count);
+    }
 }
