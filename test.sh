@@ -63,10 +63,14 @@ fi
 # address that is not assigned to an interface.
 for n in 2 3 4 5 6 7 8 9; do
     addr="127.0.0.${n}"
-    if ! ip -4 -o addr show dev lo | grep -q " ${addr}/"; then
-        out=$(as_root ip addr add "${addr}/32" dev lo 2>&1) || {
-            [[ ${out} == *"File exists"* ]] || { echo "test.sh: ip addr add ${addr}: ${out}" >&2; exit 1; }
-        }
+    # Compare captured text: with pipefail, `ip | grep -q` fails when grep exits early.
+    if [[ $(ip -4 -o addr show dev lo) != *" ${addr}/"* ]]; then
+        # Another process may assign it at the same moment; only a missing address is an error.
+        if ! out=$(as_root ip addr add "${addr}/32" dev lo 2>&1) &&
+            [[ $(ip -4 -o addr show) != *" ${addr}/"* ]]; then
+            echo "test.sh: ip addr add ${addr}: ${out}" >&2
+            exit 1
+        fi
     fi
 done
 log "loopback addresses 127.0.0.2-127.0.0.9 assigned"
