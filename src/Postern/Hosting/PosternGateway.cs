@@ -74,7 +74,7 @@ public sealed class PosternGateway : IAsyncDisposable
             foreach (string warning in CertificateDiagnostics.Check(certificates, hostName, DateTimeOffset.UtcNow))
                 GatewayLog.CertificateWarning(logger, warning);
             certificates.StartWatching();
-            tls = new ServerTlsAuthenticator(certificates, Protocols(gateway.Tls), CipherSuites(gateway.Tls));
+            tls = new ServerTlsAuthenticator(certificates, ServerTlsOptionsFactory.ParseMinimumVersion(gateway.Tls.MinimumVersion), CipherSuites(gateway.Tls));
         }
 
         var context = new ReceivingContext
@@ -130,24 +130,8 @@ public sealed class PosternGateway : IAsyncDisposable
         return sources;
     }
 
-    internal static SslProtocols Protocols(TlsSettings tls) => tls.MinimumVersion switch
-    {
-        "1.3" => SslProtocols.Tls13,
-        _ => SslProtocols.Tls12 | SslProtocols.Tls13,
-    };
-
-    internal static CipherSuitesPolicy? CipherSuites(TlsSettings tls)
-    {
-        if (tls.CipherSuites.Count == 0) return null;
-        var suites = new List<TlsCipherSuite>();
-        foreach (string name in tls.CipherSuites)
-        {
-            if (!Enum.TryParse(name, ignoreCase: true, out TlsCipherSuite suite))
-                throw new InvalidOperationException($"$.gateway.tls.cipherSuites: unknown cipher suite '{name}'");
-            suites.Add(suite);
-        }
-        return new CipherSuitesPolicy(suites);
-    }
+    internal static CipherSuitesPolicy? CipherSuites(TlsSettings tls) =>
+        tls.CipherSuites.Count == 0 ? null : new CipherSuitesPolicy(ServerTlsOptionsFactory.ParseCipherSuites(tls.CipherSuites));
 
     /// <summary>Graceful stop: no new connections, sessions finish within the grace period.</summary>
     public async Task StopAsync()

@@ -350,17 +350,7 @@ public sealed class SmtpServerSession
             certificate = new ClientCertificateIdentity(leaf, CertificateNames.GetDnsNames(leaf), verdict.IsTrusted, verdict.Problem);
         }
 
-        _tls = new TlsSessionFacts
-        {
-            Protocol = TlsSessionFacts.ProtocolName(ssl.SslProtocol),
-            CipherSuite = TlsSessionFacts.CipherSuiteName(ssl.NegotiatedCipherSuite),
-            CipherStrength = CipherBits(ssl),
-            ServerName = handshake.ServerName,
-            PeerCertificateSubject = certificate?.Certificate.Subject,
-            PeerCertificateIssuer = certificate?.Certificate.Issuer,
-            PeerCertificateSha256 = certificate is null ? null : Convert.ToHexString(certificate.Certificate.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256)),
-            PeerCertificateNames = certificate?.Names ?? [],
-        };
+        _tls = TlsFacts.From(ssl, handshake.ServerName);
         _identity = _context.Inbound.Identify(_remote.Address, certificate);
         ReceivingLog.TlsEstablished(Log, certificate switch { null => "Anonymous", { IsTrusted: true } => "Trusted", _ => "Untrusted" },
             ClientText, _tls.Protocol, _tls.CipherSuite, _tls.ServerName ?? "", certificate?.Certificate.Subject ?? "");
@@ -849,14 +839,6 @@ public sealed class SmtpServerSession
     private static (PipeReader, PipeWriter) CreatePipes(Stream stream) => (
         PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4096, leaveOpen: true)),
         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 4096, leaveOpen: true)));
-
-    private static int? CipherBits(SslStream ssl)
-    {
-        string name = ssl.NegotiatedCipherSuite.ToString();
-        if (name.Contains("AES_256") || name.Contains("CHACHA20")) return 256;
-        if (name.Contains("AES_128")) return 128;
-        return null;
-    }
 
     /// <summary>Ends the session, optionally with a last reply (e.g. 421).</summary>
     private sealed class SessionEndException(SmtpReply? reply) : Exception(reply?.ToString())
