@@ -26,7 +26,7 @@ public sealed class DotDataDecoder(long maxSize)
     private bool _lineAfterBareLf;
     private bool _complete;
 
-    /// <summary>Decoded bytes (after the limit: counted, not written).</summary>
+    /// <summary>Decoded bytes (after the limit: counted, not written; the output holds the first <see cref="MaxSize"/>).</summary>
     public long Size { get; private set; }
 
     /// <summary>The decoded size went over <see cref="MaxSize"/>; nothing more is written.</summary>
@@ -193,12 +193,14 @@ public sealed class DotDataDecoder(long maxSize)
     private void Write(ReadOnlySpan<byte> bytes, IBufferWriter<byte> output)
     {
         if (bytes.IsEmpty) return;
+        long before = Size;
         Size += bytes.Length;
         if (TooLarge) return;
         if (Size > MaxSize)
         {
+            // The output ends at exactly MaxSize bytes however the input was split.
             TooLarge = true;
-            return;
+            bytes = bytes[..(int)(MaxSize - before)];
         }
         output.Write(bytes);
     }
