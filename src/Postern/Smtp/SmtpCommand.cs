@@ -1,4 +1,3 @@
-using System.Buffers;
 using Postern.Spool;
 
 namespace Postern.Smtp;

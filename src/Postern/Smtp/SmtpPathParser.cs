@@ -57,7 +57,7 @@ public static class SmtpPathParser
         bool smtpUtf8 = false;
         DsnReturn ret = DsnReturn.Unspecified;
         string? envelopeId = null;
-        var seen = new MailParameters();
+        MailParameters seen = MailParameters.None;
         foreach (Parameter parameter in new ParameterEnumerator(parameters))
         {
             if (!parameter.IsWellFormed)
