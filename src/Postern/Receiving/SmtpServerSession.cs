@@ -457,7 +457,9 @@ public sealed class SmtpServerSession
                 ReadResult result = await ReadAsync(transaction: true).ConfigureAwait(false);
                 ReadOnlySequence<byte> buffer = result.Buffer;
                 DataStatus status = Decode(decoder, buffer, out SequencePosition consumed);
-                _reader.AdvanceTo(consumed, buffer.End);
+                // Whatever follows the end of data is the next command (PIPELINING): examined only up to it.
+                if (status == DataStatus.Complete) _reader.AdvanceTo(consumed);
+                else _reader.AdvanceTo(consumed, buffer.End);
                 _mustWaitForInput = status == DataStatus.NeedMore;
 
                 if (_dataBuffer.WrittenCount >= 32 * 1024 || status == DataStatus.Complete)

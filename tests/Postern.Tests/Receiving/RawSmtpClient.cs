@@ -85,7 +85,7 @@ internal sealed class RawSmtpClient : IAsyncDisposable
         }
     }
 
-    public async Task StartTlsAsync(string? serverName = "localhost", X509Certificate2? clientCertificate = null, SslProtocols protocols = SslProtocols.None)
+    public async Task StartTlsAsync(string? serverName = "localhost", X509Certificate2? clientCertificate = null, SslProtocols protocols = SslProtocols.None, X509Certificate2Collection? clientChain = null)
     {
         var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
         var options = new SslClientAuthenticationOptions
@@ -96,8 +96,7 @@ internal sealed class RawSmtpClient : IAsyncDisposable
         };
         if (clientCertificate is not null)
         {
-            options.ClientCertificates = [clientCertificate];
-            options.LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate;
+            options.ClientCertificateContext = SslStreamCertificateContext.Create(clientCertificate, clientChain ?? [], offline: true);
         }
         _pending.Clear();
         await ssl.AuthenticateAsClientAsync(options);

@@ -292,7 +292,7 @@ public sealed class SmtpServerSessionTests
         await client.ReadReplyAsync();
         await client.CommandAsync("EHLO mail.contoso.test");
         await client.CommandAsync("STARTTLS");
-        await client.StartTlsAsync("mx.gateway.test", clientCertificate.Certificate);
+        await client.StartTlsAsync("mx.gateway.test", clientCertificate.Certificate, clientChain: [gateway.Authority.Intermediate]);
         await client.CommandAsync("EHLO mail.contoso.test");
         await client.CommandAsync("MAIL FROM:<a@contoso.test>");
         await client.CommandAsync("RCPT TO:<b@fabrikam.test>");
@@ -300,7 +300,7 @@ public sealed class SmtpServerSessionTests
         Assert.StartsWith("250 2.0.0", await client.CommandAsync(Body + "."));
         string id = Assert.Single(gateway.QueueIds());
         string stored = Encoding.UTF8.GetString(gateway.ReadMessage(id));
-        Assert.Contains("(Client CN \"mail.contoso.test\", Issuer \"Postern Test Root Intermediate\" (verified OK))", stored);
+        Assert.True(stored.Contains("(Client CN \"mail.contoso.test\", Issuer \"Postern Test Root Intermediate\" (verified OK))"), stored);
         using var message = gateway.Gateway.Spool.Open(id);
         Assert.Contains("mail.contoso.test", message.Envelope.Tls!.PeerCertificateSubject);
     }
