@@ -61,7 +61,7 @@ fi
 # --- Loopback addresses -----------------------------------------------------
 # 127.0.0.0/8 is routed to lo but not assigned; Postfix refuses to listen on an
 # address that is not assigned to an interface.
-for n in 2 3 4 5 6 7 8 9; do
+for n in $(seq 2 15); do
     addr="127.0.0.${n}"
     # Compare captured text: with pipefail, `ip | grep -q` fails when grep exits early.
     if [[ $(ip -4 -o addr show dev lo) != *" ${addr}/"* ]]; then
@@ -73,7 +73,7 @@ for n in 2 3 4 5 6 7 8 9; do
         fi
     fi
 done
-log "loopback addresses 127.0.0.2-127.0.0.9 assigned"
+log "loopback addresses 127.0.0.2-127.0.0.15 assigned"
 
 # --- No system Postfix on port 25 -------------------------------------------
 # The default instance would hold *:25 and collide with the per-test instances.
