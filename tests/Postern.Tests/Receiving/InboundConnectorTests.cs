@@ -31,7 +31,10 @@ public sealed class InboundConnectorTests
     {
         await using TestGateway gateway = await StartWithPartnerAsync(new InboundConnectorSettings
         {
-            Name = "From Contoso", ConnectorType = ConnectorType.Partner, SenderDomains = ["contoso.test"], RequireTls = true,
+            Name = "From Contoso",
+            ConnectorType = ConnectorType.Partner,
+            SenderDomains = ["contoso.test"],
+            RequireTls = true,
         });
         await using (RawSmtpClient plain = await GreetAsync(gateway, tls: false))
         {
@@ -53,8 +56,12 @@ public sealed class InboundConnectorTests
     {
         await using TestGateway gateway = await StartWithPartnerAsync(new InboundConnectorSettings
         {
-            Name = "From Contoso", ConnectorType = ConnectorType.Partner, SenderDomains = ["contoso.test"], RequireTls = true,
-            TlsSenderCertificateName = "mail.contoso.test", RestrictDomainsToCertificate = true,
+            Name = "From Contoso",
+            ConnectorType = ConnectorType.Partner,
+            SenderDomains = ["contoso.test"],
+            RequireTls = true,
+            TlsSenderCertificateName = "mail.contoso.test",
+            RestrictDomainsToCertificate = true,
         });
         await using (RawSmtpClient anonymous = await GreetAsync(gateway, tls: true))
         {
