@@ -14,7 +14,8 @@ namespace Postern.Spool;
 /// <remarks>
 /// Layout under <see cref="Directory"/>: <c>tmp/</c> holds entries being written, <c>queue/</c>
 /// committed entries (one file per message, named by queue id, see <see cref="SpoolEntryFormat"/>),
-/// <c>corrupt/</c> entries that recovery found damaged. An entry reaches <c>queue/</c> only by a
+/// <c>corrupt/</c> entries that recovery found damaged, <c>state/</c> the delivery state of each
+/// entry (<see cref="DeliveryStates"/>). An entry reaches <c>queue/</c> only by a
 /// rename after it was fsynced, so after a crash <c>queue/</c> holds only complete entries.
 /// </remarks>
 public sealed class MessageSpool : IAsyncDisposable
@@ -38,7 +39,11 @@ public sealed class MessageSpool : IAsyncDisposable
         System.IO.Directory.CreateDirectory(QueueDirectory);
         System.IO.Directory.CreateDirectory(CorruptDirectory);
         _queueSync = new DirectorySync(QueueDirectory, Logger);
+        DeliveryStates = new DeliveryStateStore(this, Path.Combine(Directory, "state"));
     }
+
+    /// <summary>Per-recipient delivery state of the queued messages, in <c>state/</c>.</summary>
+    public DeliveryStateStore DeliveryStates { get; }
 
     /// <summary>The spool root, as a full path.</summary>
     public string Directory { get; }
@@ -128,8 +133,16 @@ public sealed class MessageSpool : IAsyncDisposable
             tmpSync.Sync();
         }
 
+        var queueIds = new HashSet<string>(ListQueueIds(), StringComparer.Ordinal);
+        (int orphanStates, int damagedStates) = DeliveryStates.Recover(queueIds);
+
         SpoolLog.Recovered(Logger, Directory, messages, partial, corrupt);
-        return new SpoolRecovery(messages, partial) { CorruptEntriesQuarantined = corrupt };
+        return new SpoolRecovery(messages, partial)
+        {
+            CorruptEntriesQuarantined = corrupt,
+            OrphanStatesRemoved = orphanStates,
+            DamagedStatesQuarantined = damagedStates,
+        };
     }
 
     /// <summary>
@@ -192,19 +205,26 @@ public sealed class MessageSpool : IAsyncDisposable
         }
     }
 
-    /// <summary>Removes a committed entry (after delivery, or by an administrator); blocks until the removal is durable.</summary>
+    /// <summary>
+    /// Removes a committed entry and its delivery state (after delivery, or by an administrator);
+    /// blocks until the removal is durable.
+    /// </summary>
     public void Delete(string queueId) => DeleteAsync(queueId).GetAwaiter().GetResult();
 
     /// <summary>
-    /// Removes a committed entry; completes once the removal is durable (the directory fsync is
-    /// shared with concurrent commits and deletes). A missing entry is not an error.
+    /// Removes a committed entry and then its delivery state; completes once both removals are
+    /// durable (the directory fsyncs are shared with concurrent commits, saves and deletes). A
+    /// missing entry or state is not an error.
     /// </summary>
-    public Task DeleteAsync(string queueId)
+    public async Task DeleteAsync(string queueId)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         File.Delete(QueueEntryPath(queueId));
         SpoolLog.MessageDeleted(Logger, queueId);
-        return _queueSync.SyncAsync();
+        await _queueSync.SyncAsync().ConfigureAwait(false);
+        // Entry first: a crash in between leaves a state without an entry, which recovery removes;
+        // the reverse would leave an entry whose delivered recipients are attempted again.
+        await DeliveryStates.DeleteAsync(queueId).ConfigureAwait(false);
     }
 
     /// <summary>Waits for a running directory fsync, then closes the spool.</summary>
@@ -216,7 +236,9 @@ public sealed class MessageSpool : IAsyncDisposable
         }
         _disposed = true;
         await _queueSync.WhenIdleAsync().ConfigureAwait(false);
+        await DeliveryStates.Sync.WhenIdleAsync().ConfigureAwait(false);
         _queueSync.Dispose();
+        DeliveryStates.Sync.Dispose();
     }
 
     internal string QueueEntryPath(string queueId)
@@ -240,6 +262,12 @@ public sealed record SpoolRecovery(int Messages, int PartialEntriesRemoved)
 {
     /// <summary>Damaged entries moved from <c>queue/</c> to <c>corrupt/</c>.</summary>
     public int CorruptEntriesQuarantined { get; init; }
+
+    /// <summary>Delivery states removed from <c>state/</c> because their entry is gone.</summary>
+    public int OrphanStatesRemoved { get; init; }
+
+    /// <summary>Damaged delivery states moved to <c>corrupt/&lt;id&gt;.state</c>; their entries start all Pending.</summary>
+    public int DamagedStatesQuarantined { get; init; }
 }
 
 /// <summary>A committed entry, open for reading.</summary>

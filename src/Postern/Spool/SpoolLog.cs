@@ -40,4 +40,16 @@ internal static partial class SpoolLog
     [LoggerMessage(EventId = 3008, EventName = "PartialEntryRemovalFailed", Level = LogLevel.Warning,
         Message = "Could not remove partial spool entry {Path}")]
     public static partial void PartialEntryRemovalFailed(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(EventId = 3010, EventName = "DeliveryStateDamaged", Level = LogLevel.Error,
+        Message = "Delivery state of {QueueId} is damaged ({Reason}); its recipients are attempted again")]
+    public static partial void StateDamaged(ILogger logger, string queueId, string reason);
+
+    [LoggerMessage(EventId = 3011, EventName = "OrphanDeliveryStateRemoved", Level = LogLevel.Information,
+        Message = "Removed delivery state {Name}, which has no spool entry")]
+    public static partial void OrphanStateRemoved(ILogger logger, string name);
+
+    [LoggerMessage(EventId = 3012, EventName = "DeliveryStateSaveFailed", Level = LogLevel.Error,
+        Message = "Saving the delivery state of {QueueId} failed; the previous state is kept")]
+    public static partial void StateSaveFailed(ILogger logger, string queueId, Exception exception);
 }
