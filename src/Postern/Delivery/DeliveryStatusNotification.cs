@@ -50,9 +50,10 @@ public sealed record DsnRecipientReport
     public DateTimeOffset? WillRetryUntil { get; init; }
 
     /// <summary>
-    /// A report from a recipient's delivery state. The status is the last reply's enhanced status
-    /// when it has one (an expired recipient keeps its 4.x.x reason, as Postfix does), otherwise
-    /// 5.0.0 for failed, 4.4.7 for expired, 4.0.0 for delayed and 2.0.0 for the others.
+    /// A report from a recipient's delivery state. An expired recipient is reported failed with
+    /// 5.4.7 (RFC 3463: delivery time expired); the last reason stays in the diagnostic. Otherwise
+    /// the status is the last reply's enhanced status when it has one, else 5.0.0 for failed,
+    /// 4.0.0 for delayed and 2.0.0 for the others.
     /// </summary>
     public static DsnRecipientReport FromState(
         EnvelopeRecipient recipient,
@@ -63,7 +64,11 @@ public sealed record DsnRecipientReport
         ArgumentNullException.ThrowIfNull(recipient);
         ArgumentNullException.ThrowIfNull(state);
         EnhancedStatusCode status;
-        if (state.LastReply?.EnhancedStatus is { } text && EnhancedStatusCode.TryParse(text, out EnhancedStatusCode? parsed))
+        if (action == DsnAction.Failed && state.Status == RecipientStatus.Expired)
+        {
+            status = new EnhancedStatusCode(5, 4, 7);
+        }
+        else if (state.LastReply?.EnhancedStatus is { } text && EnhancedStatusCode.TryParse(text, out EnhancedStatusCode? parsed))
         {
             status = parsed.Value;
         }
@@ -71,7 +76,6 @@ public sealed record DsnRecipientReport
         {
             status = action switch
             {
-                DsnAction.Failed when state.Status == RecipientStatus.Expired => new EnhancedStatusCode(4, 4, 7),
                 DsnAction.Failed => new EnhancedStatusCode(5, 0, 0),
                 DsnAction.Delayed => new EnhancedStatusCode(4, 0, 0),
                 _ => new EnhancedStatusCode(2, 0, 0),

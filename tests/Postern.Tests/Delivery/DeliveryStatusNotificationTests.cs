@@ -299,14 +299,16 @@ public sealed class DeliveryStatusNotificationTests
         };
         var recipient = new EnvelopeRecipient { Address = "bob@fabrikam.example" };
         DsnRecipientReport report = DsnRecipientReport.FromState(recipient, state, DsnAction.Failed);
-        Assert.Equal(new EnhancedStatusCode(4, 7, 4), report.Status);
+        Assert.Equal(new EnhancedStatusCode(5, 4, 7), report.Status);
         Assert.Equal(12, report.Attempts);
         Assert.Equal("To Contoso", report.Connector);
         Assert.Null(report.WillRetryUntil);
         Assert.Equal(TlsReason, DeliveryStatusNotificationBuilder.Reason(report));
 
         DsnRecipientReport noReply = DsnRecipientReport.FromState(recipient, state with { LastReply = null }, DsnAction.Failed);
-        Assert.Equal(new EnhancedStatusCode(4, 4, 7), noReply.Status);
+        Assert.Equal(new EnhancedStatusCode(5, 4, 7), noReply.Status);
+        DsnRecipientReport failed = DsnRecipientReport.FromState(recipient, state with { Status = RecipientStatus.Failed }, DsnAction.Failed);
+        Assert.Equal(new EnhancedStatusCode(4, 7, 4), failed.Status);
         DsnRecipientReport delayed = DsnRecipientReport.FromState(recipient, state with { Status = RecipientStatus.Deferred, LastReply = null }, DsnAction.Delayed, Expires);
         Assert.Equal(new EnhancedStatusCode(4, 0, 0), delayed.Status);
         Assert.Equal(Expires, delayed.WillRetryUntil);
