@@ -317,11 +317,14 @@ public sealed class MxResolver
             }
             catch (DnsResponseException e)
             {
+                // DnsClient reports a cancelled query as a failed one.
+                cancellationToken.ThrowIfCancellationRequested();
                 var reason = e.Code == DnsResponseCode.ConnectionTimeout ? "timed out" : e.DnsError;
                 return Lookup.Failure($"{current} {type}: {reason}");
             }
             catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or TimeoutException)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 return Lookup.Failure($"{current} {type}: {e.Message}");
             }
 
