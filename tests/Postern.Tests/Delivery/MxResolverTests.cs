@@ -85,6 +85,18 @@ public sealed class MxResolverTests
     }
 
     [Fact]
+    public async Task Unicode_domain_is_looked_up_in_its_A_label_form()
+    {
+        using var server = new FakeDnsServer(FakeDnsBehavior.ServerFailure);
+        var resolver = new MxResolver(new DnsSettings { Servers = [server.Server], TimeoutSeconds = 2 });
+
+        var result = await resolver.ResolveAsync("B\u00fccher.test", CancellationToken.None);
+
+        Assert.True(result.IsTransientFailure, result.ToString());
+        Assert.Contains("xn--bcher-kva.test MX", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Smart_host_lookup_failure_defers()
     {
         using var server = new FakeDnsServer(FakeDnsBehavior.ServerFailure);
