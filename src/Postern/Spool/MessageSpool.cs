@@ -45,6 +45,25 @@ public sealed class MessageSpool : IAsyncDisposable
     /// <summary>Per-recipient delivery state of the queued messages, in <c>state/</c>.</summary>
     public DeliveryStateStore DeliveryStates { get; }
 
+    /// <summary>
+    /// Raised with the queue id once an entry is durable, so the delivering side can schedule it
+    /// without polling. Handlers must be quick and must not throw.
+    /// </summary>
+    public event Action<string>? Committed;
+
+    internal void OnCommitted(string queueId)
+    {
+        try
+        {
+            Committed?.Invoke(queueId);
+        }
+        catch (Exception e)
+        {
+            // The entry is durable and will be found by the next queue scan; the client gets its 250.
+            SpoolLog.CommittedHandlerFailed(Logger, queueId, e);
+        }
+    }
+
     /// <summary>The spool root, as a full path.</summary>
     public string Directory { get; }
 
@@ -405,6 +424,9 @@ public sealed class SpoolWriter : IAsyncDisposable
         {
             ReleaseResources();
         }
+
+        // Outside the try: whatever a listener does, the entry is committed and stays.
+        _spool.OnCommitted(QueueId);
     }
 
     /// <summary>Abandons the entry (e.g. the client sent a bad message); idempotent; no effect once committed.</summary>

@@ -52,4 +52,7 @@ internal static partial class SpoolLog
     [LoggerMessage(EventId = 3012, EventName = "DeliveryStateSaveFailed", Level = LogLevel.Error,
         Message = "Saving the delivery state of {QueueId} failed; the previous state is kept")]
     public static partial void StateSaveFailed(ILogger logger, string queueId, Exception exception);
+
+    [LoggerMessage(3020, LogLevel.Error, "{QueueId}: a commit listener failed")]
+    public static partial void CommittedHandlerFailed(ILogger logger, string queueId, Exception exception);
 }

@@ -1,0 +1,462 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Postern.Smtp;
+using Postern.Spool;
+
+namespace Postern.Delivery;
+
+/// <summary>Concurrency bounds of the scheduler, with Postfix's defaults.</summary>
+public sealed record SchedulerLimits
+{
+    /// <summary>Messages being worked on at once: the active window over the queue (Postfix qmgr_message_active_limit is 20000; a smaller window keeps memory flat).</summary>
+    public int ActiveMessages { get; init; } = 1000;
+    /// <summary>Delivery attempts at once, all destinations (as default_process_limit, 100).</summary>
+    public int ConcurrentDeliveries { get; init; } = 100;
+    /// <summary>Attempts at once to one destination (as default_destination_concurrency_limit, 20).</summary>
+    public int ConcurrentDeliveriesPerDestination { get; init; } = 20;
+}
+
+/// <summary>
+/// Decides what to deliver when. The queue lives on disk (the spool and its per-recipient states);
+/// in memory there is only an index of queue id → next attempt time, plus the bounded set of
+/// messages being worked on, so a large deferred queue costs little memory and no CPU while it
+/// waits (Postfix's active/deferred split). New messages arrive through the spool's commit event.
+/// </summary>
+public sealed partial class QueueScheduler : IAsyncDisposable
+{
+    private readonly MessageSpool _spool;
+    private readonly DeliveryAgent _agent;
+    private readonly Func<OutboundRouter> _router;
+    private readonly RetrySchedule _schedule;
+    private readonly DeliveryStatusNotificationBuilder _dsn;
+    private readonly string _hostName;
+    private readonly SchedulerLimits _limits;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    private readonly object _gate = new();
+    private readonly PriorityQueue<string, DateTimeOffset> _due = new();
+    private readonly Dictionary<string, DateTimeOffset> _scheduled = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _active = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _destinations = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _deliveries;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private volatile bool _draining;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<Task, bool> _running = new();
+    private Task? _loop;
+
+    public QueueScheduler(MessageSpool spool, DeliveryAgent agent, Func<OutboundRouter> router, RetrySchedule schedule,
+        DeliveryStatusNotificationBuilder dsn, string hostName, SchedulerLimits limits, TimeProvider time, ILogger logger)
+    {
+        _spool = spool;
+        _agent = agent;
+        _router = router;
+        _schedule = schedule;
+        _dsn = dsn;
+        _hostName = hostName;
+        _limits = limits;
+        _time = time;
+        _logger = logger;
+        _deliveries = new SemaphoreSlim(limits.ConcurrentDeliveries, limits.ConcurrentDeliveries);
+    }
+
+    /// <summary>Messages known to the scheduler (queued, waiting or in progress).</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate) return _scheduled.Count + _active.Count(id => !_scheduled.ContainsKey(id));
+        }
+    }
+
+    /// <summary>Indexes the queue as it is on disk and starts delivering.</summary>
+    public void Start()
+    {
+        _spool.Committed += Enqueue;
+        DateTimeOffset now = _time.GetUtcNow();
+        foreach (string queueId in _spool.ListQueueIds())
+        {
+            DateTimeOffset due = now;
+            try
+            {
+                DeliveryState state = _spool.DeliveryStates.Load(queueId);
+                DateTimeOffset? next = NextDue(state);
+                if (next is { } n && n > now) due = n;
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException)
+            {
+                SchedulerLog.EntryUnreadable(_logger, queueId, e.Message);
+            }
+            Schedule(queueId, due);
+        }
+        _loop = Task.Run(LoopAsync);
+    }
+
+    /// <summary>A new message: due now.</summary>
+    public void Enqueue(string queueId) => Schedule(queueId, _time.GetUtcNow());
+
+    /// <summary>Makes a message due now (an administrator's "retry"); false when it is not queued.</summary>
+    public bool RetryNow(string queueId)
+    {
+        if (!File.Exists(Path.Combine(_spool.QueueDirectory, queueId))) return false;
+        Schedule(queueId, _time.GetUtcNow(), force: true);
+        return true;
+    }
+
+    /// <summary>Makes every queued message due now.</summary>
+    public int RetryAll()
+    {
+        int count = 0;
+        foreach (string queueId in _spool.ListQueueIds())
+        {
+            Schedule(queueId, _time.GetUtcNow(), force: true);
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>
+    /// Removes a message from the queue (an administrator's "delete"). A message in the middle of an
+    /// attempt is removed when the attempt ends. False when it is not queued.
+    /// </summary>
+    public async Task<bool> DeleteAsync(string queueId)
+    {
+        lock (_gate)
+        {
+            _scheduled.Remove(queueId);
+            if (_active.Contains(queueId))
+            {
+                _deleteRequested.Add(queueId);
+                return true;
+            }
+        }
+        if (!File.Exists(Path.Combine(_spool.QueueDirectory, queueId))) return false;
+        await _spool.DeleteAsync(queueId).ConfigureAwait(false);
+        SchedulerLog.Deleted(_logger, queueId);
+        return true;
+    }
+
+    private readonly HashSet<string> _deleteRequested = new(StringComparer.Ordinal);
+
+    /// <summary>When the message is next due, or null if it is not waiting (in progress or unknown).</summary>
+    public DateTimeOffset? DueAt(string queueId)
+    {
+        lock (_gate) return _scheduled.TryGetValue(queueId, out DateTimeOffset due) ? due : null;
+    }
+
+    private void Schedule(string queueId, DateTimeOffset due, bool force = false)
+    {
+        lock (_gate)
+        {
+            if (_scheduled.TryGetValue(queueId, out DateTimeOffset existing) && existing <= due && !force) return;
+            _scheduled[queueId] = due;
+            _due.Enqueue(queueId, due);
+        }
+        Wake();
+    }
+
+    private void Wake()
+    {
+        // One pending signal is enough: the loop looks at the whole index each time it wakes.
+        lock (_wake)
+        {
+            if (_wake.CurrentCount == 0) _wake.Release();
+        }
+    }
+
+    private async Task LoopAsync()
+    {
+        CancellationToken stopping = _stopping.Token;
+        while (!stopping.IsCancellationRequested)
+        {
+            TimeSpan wait = Timeout.InfiniteTimeSpan;
+            DateTimeOffset now = _time.GetUtcNow();
+            var start = new List<string>();
+            lock (_gate)
+            {
+                while (!_draining && _active.Count + start.Count < _limits.ActiveMessages && _due.TryPeek(out string? queueId, out DateTimeOffset due))
+                {
+                    if (!_scheduled.TryGetValue(queueId, out DateTimeOffset current) || current != due || _active.Contains(queueId))
+                    {
+                        // A stale index entry (rescheduled, deleted, or already being worked on).
+                        _due.Dequeue();
+                        continue;
+                    }
+                    if (due > now)
+                    {
+                        wait = due - now;
+                        break;
+                    }
+                    _due.Dequeue();
+                    _scheduled.Remove(queueId);
+                    _active.Add(queueId);
+                    start.Add(queueId);
+                }
+            }
+
+            foreach (string queueId in start)
+            {
+                Task work = ProcessAsync(queueId, stopping);
+                _running.TryAdd(work, true);
+                _ = work.ContinueWith(t => _running.TryRemove(t, out _), TaskScheduler.Default);
+            }
+
+            try
+            {
+                // Sleep until the next message is due or something new arrives: no polling.
+                if (wait == Timeout.InfiniteTimeSpan) await _wake.WaitAsync(stopping).ConfigureAwait(false);
+                else
+                {
+                    using var delay = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                    Task timer = Task.Delay(wait, _time, delay.Token);
+                    Task signal = _wake.WaitAsync(delay.Token);
+                    await Task.WhenAny(timer, signal).ConfigureAwait(false);
+                    stopping.ThrowIfCancellationRequested();
+                    delay.Cancel();
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task ProcessAsync(string queueId, CancellationToken stopping)
+    {
+        DateTimeOffset? next = null;
+        try
+        {
+            next = await DeliverMessageAsync(queueId, stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // Stopping: the state on disk says what is left; the next start takes it up again.
+        }
+        catch (Exception e)
+        {
+            SchedulerLog.ProcessingFailed(_logger, queueId, e);
+            next = _time.GetUtcNow() + _schedule.MinimumBackoff;
+        }
+        finally
+        {
+            bool delete;
+            lock (_gate)
+            {
+                _active.Remove(queueId);
+                delete = _deleteRequested.Remove(queueId);
+            }
+            if (delete)
+            {
+                try
+                {
+                    await _spool.DeleteAsync(queueId).ConfigureAwait(false);
+                    SchedulerLog.Deleted(_logger, queueId);
+                }
+                catch (IOException e)
+                {
+                    SchedulerLog.ProcessingFailed(_logger, queueId, e);
+                }
+            }
+            else if (next is { } due && !stopping.IsCancellationRequested)
+            {
+                Schedule(queueId, due);
+            }
+            Wake();
+        }
+    }
+
+    /// <summary>One pass over a message: attempts its due recipients; returns when it is next due (null: done).</summary>
+    private async Task<DateTimeOffset?> DeliverMessageAsync(string queueId, CancellationToken stopping)
+    {
+        Envelope envelope;
+        try
+        {
+            using SpoolMessage message = _spool.Open(queueId);
+            envelope = message.Envelope;
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+
+        DeliveryStateStore states = _spool.DeliveryStates;
+        DeliveryState state = states.Load(envelope);
+        DateTimeOffset now = _time.GetUtcNow();
+        DateTimeOffset arrival = envelope.ReceivedAt;
+        var dsnReports = new List<DsnRecipientReport>();
+        var successReports = new List<DsnRecipientReport>();
+
+        if (_schedule.IsExpired(arrival, now))
+        {
+            for (int i = 0; i < state.Recipients.Count; i++)
+            {
+                RecipientDeliveryState r = state.Recipients[i];
+                if (r.IsFinal) continue;
+                RecipientDeliveryState expired = r with
+                {
+                    Status = RecipientStatus.Expired,
+                    LastReply = r.LastReply ?? RecordedReply.Local(550, new EnhancedStatusCode(5, 4, 7), "delivery time expired"),
+                };
+                state = state.WithRecipient(i, expired);
+                dsnReports.Add(DsnRecipientReport.FromState(envelope.Recipients[i], expired, DsnAction.Failed));
+                SchedulerLog.Expired(_logger, queueId, r.Address, expired.LastReply.ToString());
+            }
+            await FinishAsync(envelope, dsnReports, stopping).ConfigureAwait(false);
+            return null;
+        }
+
+        // Recipients due now, grouped by destination so each group shares a connection.
+        OutboundRouter router = _router();
+        var groups = new Dictionary<string, (DeliveryRoute Route, List<int> Indexes)>(StringComparer.Ordinal);
+        for (int i = 0; i < state.Recipients.Count; i++)
+        {
+            RecipientDeliveryState r = state.Recipients[i];
+            if (r.IsFinal || (r.NextAttemptAt is { } at && at > now)) continue;
+            DeliveryRoute route = router.Route(envelope.Recipients[i].Address);
+            if (!groups.TryGetValue(route.DestinationKey, out var group))
+                groups[route.DestinationKey] = group = (route, []);
+            group.Indexes.Add(i);
+        }
+
+        if (groups.Count > 0)
+        {
+            state = state with { FirstAttemptAt = state.FirstAttemptAt ?? now };
+            DeliveryAttemptResult[] results = await Task.WhenAll(groups.Values.Select(g =>
+                AttemptAsync(new DeliveryJob(queueId, envelope, g.Route, g.Indexes), stopping))).ConfigureAwait(false);
+            DateTimeOffset finished = _time.GetUtcNow();
+            foreach ((DeliveryAttemptResult result, (DeliveryRoute route, _)) in results.Zip(groups.Values))
+            {
+                foreach (RecipientOutcome outcome in result.Outcomes)
+                {
+                    RecipientDeliveryState r = state.Recipients[outcome.Index];
+                    int attempts = r.Attempts + 1;
+                    RecipientDeliveryState updated = r with
+                    {
+                        Attempts = attempts,
+                        LastAttemptAt = finished,
+                        LastReply = outcome.Reply,
+                        RemoteMta = outcome.RemoteMta ?? r.RemoteMta,
+                        Connector = route.Connector,
+                        Status = outcome.Kind switch
+                        {
+                            RecipientOutcomeKind.Delivered => RecipientStatus.Delivered,
+                            RecipientOutcomeKind.Failed => RecipientStatus.Failed,
+                            _ => RecipientStatus.Deferred,
+                        },
+                        NextAttemptAt = outcome.Kind == RecipientOutcomeKind.Deferred ? _schedule.NextAttempt(arrival, finished, attempts) : null,
+                    };
+                    state = state.WithRecipient(outcome.Index, updated);
+                    SchedulerLog.Outcome(_logger, queueId, updated.Address, route.Connector ?? "", updated.RemoteMta ?? "", outcome.Kind.ToString(), outcome.Reply.ToString());
+                    if (outcome.Kind == RecipientOutcomeKind.Failed)
+                        dsnReports.Add(DsnRecipientReport.FromState(envelope.Recipients[outcome.Index], updated, DsnAction.Failed));
+                    else if (outcome.Kind == RecipientOutcomeKind.Delivered)
+                        successReports.Add(DsnRecipientReport.FromState(envelope.Recipients[outcome.Index], updated, DsnAction.Delivered));
+                }
+            }
+        }
+
+        now = _time.GetUtcNow();
+        var delayReports = new List<DsnRecipientReport>();
+        for (int i = 0; i < state.Recipients.Count; i++)
+        {
+            RecipientDeliveryState r = state.Recipients[i];
+            if (r.Status == RecipientStatus.Deferred && !r.DelayNotified && _schedule.DelayWarningDue(arrival, now))
+            {
+                delayReports.Add(DsnRecipientReport.FromState(envelope.Recipients[i], r, DsnAction.Delayed, arrival + _schedule.Lifetime));
+                state = state.WithRecipient(i, r with { DelayNotified = true });
+            }
+        }
+
+        state = state with { UpdatedAt = now };
+        await SendReportAsync(envelope, dsnReports, stopping).ConfigureAwait(false);
+        await SendReportAsync(envelope, successReports, stopping).ConfigureAwait(false);
+        await SendReportAsync(envelope, delayReports, stopping).ConfigureAwait(false);
+        if (state.IsComplete)
+        {
+            await _spool.DeleteAsync(queueId).ConfigureAwait(false);
+            SchedulerLog.Removed(_logger, queueId);
+            return null;
+        }
+        await states.SaveAsync(state, CancellationToken.None).ConfigureAwait(false);
+        return NextDue(state);
+    }
+
+    private async Task FinishAsync(Envelope envelope, List<DsnRecipientReport> reports, CancellationToken stopping)
+    {
+        await SendReportAsync(envelope, reports, stopping).ConfigureAwait(false);
+        await _spool.DeleteAsync(envelope.QueueId).ConfigureAwait(false);
+        SchedulerLog.Removed(_logger, envelope.QueueId);
+    }
+
+    private async Task<DeliveryAttemptResult> AttemptAsync(DeliveryJob job, CancellationToken stopping)
+    {
+        SemaphoreSlim destination = _destinations.GetOrAdd(job.Route.DestinationKey, _ => new SemaphoreSlim(_limits.ConcurrentDeliveriesPerDestination));
+        await _deliveries.WaitAsync(stopping).ConfigureAwait(false);
+        try
+        {
+            await destination.WaitAsync(stopping).ConfigureAwait(false);
+            try
+            {
+                return await _agent.DeliverAsync(job, () => _spool.Open(job.QueueId), stopping).ConfigureAwait(false);
+            }
+            finally
+            {
+                destination.Release();
+            }
+        }
+        finally
+        {
+            _deliveries.Release();
+        }
+    }
+
+    /// <summary>Queues a DSN as a new message (null sender) in the same spool; the report is durable before the original's state moves on.</summary>
+    private async Task SendReportAsync(Envelope original, List<DsnRecipientReport> reports, CancellationToken stopping)
+    {
+        if (reports.Count == 0) return;
+        DeliveryStatusNotification? dsn;
+        using (SpoolMessage message = _spool.Open(original.QueueId))
+        {
+            dsn = _dsn.Build(original, message.Content, reports);
+        }
+        if (dsn is null) return;
+        string id = _spool.NewQueueId();
+        Envelope envelope = dsn.CreateEnvelope(id, _hostName, _time.GetUtcNow());
+        await using SpoolWriter writer = _spool.CreateWriter(envelope);
+        await writer.WriteAsync(dsn.Content, stopping).ConfigureAwait(false);
+        await writer.CommitAsync(stopping).ConfigureAwait(false);
+        SchedulerLog.ReportQueued(_logger, original.QueueId, id, reports[0].Action.ToString().ToLowerInvariant(), dsn.Recipient);
+    }
+
+    private static DateTimeOffset? NextDue(DeliveryState state)
+    {
+        DateTimeOffset? next = null;
+        foreach (RecipientDeliveryState r in state.Recipients)
+        {
+            if (r.IsFinal) continue;
+            DateTimeOffset due = r.NextAttemptAt ?? DateTimeOffset.MinValue;
+            if (next is null || due < next) next = due;
+        }
+        return next;
+    }
+
+    /// <summary>Stops starting attempts and waits for those in flight (their state is saved, or they are retried on the next start).</summary>
+    public async Task StopAsync(TimeSpan grace)
+    {
+        _spool.Committed -= Enqueue;
+        if (_stopping.IsCancellationRequested) return;
+        _draining = true;
+        await Task.WhenAny(Task.WhenAll(_running.Keys), Task.Delay(grace)).ConfigureAwait(false);
+        _stopping.Cancel();
+        if (_loop is not null) await _loop.ConfigureAwait(false);
+        await Task.WhenAny(Task.WhenAll(_running.Keys), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+}
