@@ -37,7 +37,7 @@ public enum SmtpClientState
 /// Delivery sends MAIL, RCPT and DATA through <see cref="SendCommandAsync"/> once
 /// <see cref="State"/> is <see cref="SmtpClientState.Ready"/>.
 /// </summary>
-public sealed class SmtpClientConnection : IAsyncDisposable
+public sealed partial class SmtpClientConnection : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly NetworkStream _network;
