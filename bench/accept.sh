@@ -9,7 +9,7 @@ set -euo pipefail
 
 CONNECTIONS=16
 DURATION=10
-WARMUP=2
+WARMUP=3
 ROUNDS=3
 MODES="persistent new-connection"
 KEEP=0
@@ -242,18 +242,26 @@ run_one() { # server mode round
         addr=$POSTFIX_ADDR pid=$PF_MASTER queue="$PF/queue/incoming"
     fi
     [ "$mode" = new-connection ] && extra+=(--new-connection-per-message)
-    local out="$WORK/run-$server-$mode-$round.txt"
+    local out="$WORK/run-$server-$mode-$round.txt" before stored
+    # The queues are not emptied between runs: deleting thousands of files makes ext4's inode
+    # allocator skip the recently freed inodes for minutes (recently_deleted), which would slow
+    # whichever server runs next.
+    before=$(queue_files "$queue")
     dotnet "$BENCH_DLL" --server "$addr:$PORT" --server-name mx.bench.test --connections "$CONNECTIONS" \
         --duration "$DURATION" --warmup "$WARMUP" --server-pid "$pid" --label "$server" "${extra[@]}" >"$out" 2>&1 || true
     sed 's/^/   /' "$out" | grep -v '^   RESULT' >&2
-    local stored
-    stored=$(queue_files "$queue")
-    echo "   files in the queue after the run: $stored" >&2
+    stored=$(( $(queue_files "$queue") - before ))
+    echo "   new files in the queue (warm-up and measured): $stored" >&2
     grep '^RESULT' "$out" | sed "s/\$/ round=$round stored=$stored/" >>"$RESULTS" || true
-    # Empty the queue between runs so that every run starts alike.
-    find "$queue" -type f -delete
     sync
 }
+
+# One untimed pass each, so that Postern's JIT and both servers' process pools are warm.
+step "warming up both servers"
+for a in $POSTERN_ADDR $POSTFIX_ADDR; do
+    dotnet "$BENCH_DLL" --server "$a:$PORT" --server-name mx.bench.test --connections "$CONNECTIONS" \
+        --duration 3 --warmup 0 >/dev/null 2>&1 || true
+done
 
 for round in $(seq "$ROUNDS"); do
     for mode in $MODES; do
