@@ -30,9 +30,10 @@ public sealed class InteropGateway : IAsyncDisposable
     /// <summary>Plain listener (<c>security: None</c>).</summary>
     public static readonly IPEndPoint Plain = IPEndPoint.Parse("127.0.0.3:25");
 
-    private InteropGateway(string directory, IssuedCertificate gatewayCertificate, IssuedCertificate organizationCertificate, object configuration)
+    private InteropGateway(string directory, string dataDirectory, IssuedCertificate gatewayCertificate, IssuedCertificate organizationCertificate, object configuration)
     {
         Directory = directory;
+        DataDirectory = dataDirectory;
         GatewayCertificate = gatewayCertificate;
         OrganizationCertificate = organizationCertificate;
         Configuration = configuration;
@@ -42,7 +43,7 @@ public sealed class InteropGateway : IAsyncDisposable
     public string Directory { get; }
 
     /// <summary><c>gateway.dataDirectory</c>.</summary>
-    public string DataDirectory => Path.Combine(Directory, "var");
+    public string DataDirectory { get; }
 
     /// <summary>The gateway's default certificate.</summary>
     public IssuedCertificate GatewayCertificate { get; }
@@ -98,7 +99,7 @@ public sealed class InteropGateway : IAsyncDisposable
                 },
             },
         };
-        var gateway = new InteropGateway(directory, gatewayCertificate, organizationCertificate, configuration);
+        var gateway = new InteropGateway(directory, dataDirectory ?? Path.Combine(directory, "var"), gatewayCertificate, organizationCertificate, configuration);
         try
         {
             await gateway.StartAgainAsync();
