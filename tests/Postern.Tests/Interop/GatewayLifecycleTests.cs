@@ -136,6 +136,7 @@ public sealed class GatewayLifecycleTests(InteropEnvironment environment)
         Assert.True(exitCode == 0, gateway.Running.Describe());
         Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(2.5), $"exited after {clock.Elapsed.TotalSeconds:0.0}s, before the 3 s grace period");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"exited after {clock.Elapsed.TotalSeconds:0.0}s");
+        Assert.StartsWith("421 4.3.2", await stalled.ReadReplyAsync(TimeSpan.FromSeconds(5)));
         Assert.True(await stalled.IsClosedAsync(TimeSpan.FromSeconds(5)));
         Assert.Empty(gateway.ReadSpool());
     }
