@@ -112,6 +112,12 @@ public sealed record LimitSettings
 
 public sealed record QueueSettings
 {
+    /// <summary>True: accept into the spool and deliver nothing until set back to false (like Postfix's defer_transports for everything).</summary>
+    public bool Hold { get; init; }
+    /// <summary>Delivery attempts at once, all destinations (as Postfix default_process_limit).</summary>
+    public int MaxConcurrentDeliveries { get; init; } = 100;
+    /// <summary>Delivery attempts at once to one destination (as Postfix default_destination_concurrency_limit).</summary>
+    public int MaxConcurrentDeliveriesPerDestination { get; init; } = 20;
     public int LifetimeHours { get; init; } = 48;
     public int DelayWarningHours { get; init; } = 4;
     public int MinimumBackoffSeconds { get; init; } = 300;

@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using Microsoft.Extensions.Logging;
 using Postern.Configuration;
+using Postern.Delivery;
 using Postern.Receiving;
 using Postern.Spool;
 using Postern.Tls;
@@ -19,6 +20,8 @@ public sealed class PosternGateway : IAsyncDisposable
     private readonly ILogger _logger;
     private ReceivingContext _context;
     private readonly ServerCertificateStore? _certificates;
+    private QueueScheduler? _scheduler;
+    private DeliveryAgent? _agent;
 
     private PosternGateway(ReceivingContext context, ServerCertificateStore? certificates, ILogger logger)
     {
@@ -32,6 +35,9 @@ public sealed class PosternGateway : IAsyncDisposable
     public MessageSpool Spool => _context.Spool;
 
     public ServerCertificateStore? Certificates => _certificates;
+
+    /// <summary>The delivering side; null while <c>gateway.queue.hold</c> is true.</summary>
+    public QueueScheduler? Scheduler => _scheduler;
 
     /// <summary>The endpoints actually bound, in configuration order.</summary>
     public IReadOnlyList<IPEndPoint> Endpoints => _listeners.Select(l => l.LocalEndPoint).ToArray();
@@ -89,6 +95,7 @@ public sealed class PosternGateway : IAsyncDisposable
         };
 
         var instance = new PosternGateway(context, certificates, logger);
+        if (!gateway.Queue.Hold) instance.StartDelivery(configuration, hostName, loggers);
         var limiter = new ConnectionLimiter(gateway.Limits.MaxConnections, gateway.Limits.MaxConnectionsPerClient);
         try
         {
@@ -107,6 +114,38 @@ public sealed class PosternGateway : IAsyncDisposable
         await Task.CompletedTask.ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         return instance;
+    }
+
+    private void StartDelivery(PosternConfiguration configuration, string hostName, ILoggerFactory loggers)
+    {
+        GatewaySettings gateway = configuration.Gateway;
+        TrustPolicy trust = _context.Trust;
+        var trustByConnector = new System.Collections.Concurrent.ConcurrentDictionary<string, TrustPolicy>(StringComparer.Ordinal);
+        TrustPolicy TrustFor(DeliveryRoute route) => route.TrustedRoots.Count == 0 || route.Connector is null
+            ? trust
+            : trustByConnector.GetOrAdd(route.Connector, _ => TrustPolicy.Load(gateway.Trust.UseSystemStore, [.. gateway.Trust.AdditionalRoots, .. route.TrustedRoots]));
+
+        var clientCertificates = new System.Collections.Concurrent.ConcurrentDictionary<string, SslStreamCertificateContext>(StringComparer.Ordinal);
+        SslStreamCertificateContext? ClientCertificateFor(DeliveryRoute route)
+        {
+            // The connector's own certificate, else the organization's, else the gateway's (issue 3 point 5).
+            if (route.ClientCertificate is { } c && route.Connector is { } connector)
+            {
+                return clientCertificates.GetOrAdd(connector, _ => CertificateLoader.Load(
+                    new CertificateSource(c.CertificateFile, c.KeyFile, c.Password, route.Organization ?? "gateway", $"connector \"{connector}\".clientCertificate")).Context);
+            }
+            if (_certificates is null) return null;
+            if (route.Organization is { } organization && _certificates.All.FirstOrDefault(x => x.Source.Owner == organization) is { } own) return own.Context;
+            return _certificates.Default.Context;
+        }
+
+        var router = new OutboundRouter(configuration);
+        _agent = new DeliveryAgent(hostName, new MxResolver(gateway.Dns), TrustFor, ClientCertificateFor, new SmtpClientLimits(), loggers.CreateLogger("Postern.Smtp"));
+        _scheduler = new QueueScheduler(_context.Spool, _agent, () => router, new RetrySchedule(gateway.Queue),
+            new DeliveryStatusNotificationBuilder(hostName, TimeProvider.System, loggers.CreateLogger<DeliveryStatusNotificationBuilder>()), hostName,
+            new SchedulerLimits { ConcurrentDeliveries = gateway.Queue.MaxConcurrentDeliveries, ConcurrentDeliveriesPerDestination = gateway.Queue.MaxConcurrentDeliveriesPerDestination },
+            TimeProvider.System, loggers.CreateLogger("Postern.Queue"));
+        _scheduler.Start();
     }
 
     /// <summary>Gateway certificates first (the first is the default), then each organization's.</summary>
@@ -139,6 +178,8 @@ public sealed class PosternGateway : IAsyncDisposable
         GatewayLog.Stopping(_logger);
         TimeSpan grace = TimeSpan.FromSeconds(_context.Limits.ShutdownGraceSeconds);
         await Task.WhenAll(_listeners.Select(l => l.StopAsync(grace))).ConfigureAwait(false);
+        if (_scheduler is not null) await _scheduler.StopAsync(grace).ConfigureAwait(false);
+        if (_agent is not null) await _agent.DisposeAsync().ConfigureAwait(false);
         GatewayLog.Stopped(_logger);
     }
 

@@ -52,6 +52,8 @@ internal sealed class TestGateway : IAsyncDisposable
                 Certificates = [new CertificateSettings { CertificateFile = gatewayCertificate.CertificateFile, KeyFile = gatewayCertificate.KeyFile }],
                 Trust = new TrustSettings { UseSystemStore = false, AdditionalRoots = [ca.RootFile] },
                 Limits = new LimitSettings { CommandTimeoutSeconds = 30, ShutdownGraceSeconds = 5 },
+                // Receiving tests look at the spool; delivery tests turn this off.
+                Queue = new QueueSettings { Hold = true },
             },
             Organizations =
             [

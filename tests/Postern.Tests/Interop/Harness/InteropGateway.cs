@@ -88,6 +88,8 @@ public sealed class InteropGateway : IAsyncDisposable
                 certificates = new[] { new { certificateFile = gatewayCertificate.FullChainPath, keyFile = gatewayCertificate.KeyPath } },
                 trust = new { useSystemStore = false, additionalRoots = new[] { pki.RootCertificatePath } },
                 limits = limits ?? new { shutdownGraceSeconds = 10 },
+                // These tests look at what was received; nothing is delivered onwards.
+                queue = new { hold = true },
             },
             organizations = new[]
             {
