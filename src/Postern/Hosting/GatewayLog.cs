@@ -25,4 +25,16 @@ internal static partial class GatewayLog
 
     [LoggerMessage(106, LogLevel.Information, "Certificate for {Names} from {File} ({Owner})")]
     public static partial void CertificateLoaded(ILogger logger, string names, string file, string owner);
+
+    [LoggerMessage(107, LogLevel.Information, "Configuration reloaded from {Path}")]
+    public static partial void Reloaded(ILogger logger, string path);
+
+    [LoggerMessage(108, LogLevel.Error, "Configuration reload: {JsonPath}: {Message}")]
+    public static partial void ReloadError(ILogger logger, string jsonPath, string message);
+
+    [LoggerMessage(109, LogLevel.Error, "Configuration reload from {Path} rejected ({Errors} error(s)); the last good configuration stays in force")]
+    public static partial void ReloadRejected(ILogger logger, string path, int errors);
+
+    [LoggerMessage(110, LogLevel.Warning, "Configuration reload: changes to listeners, the data directory or gateway.queue take effect at the next start")]
+    public static partial void ReloadNeedsRestart(ILogger logger);
 }

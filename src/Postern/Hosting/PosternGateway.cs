@@ -18,23 +18,26 @@ public sealed class PosternGateway : IAsyncDisposable
 {
     private readonly List<SmtpListener> _listeners = [];
     private readonly ILogger _logger;
-    private ReceivingContext _context;
-    private readonly ServerCertificateStore? _certificates;
+    private readonly ILoggerFactory _loggers;
+    private GatewaySnapshot _snapshot;
     private QueueScheduler? _scheduler;
     private DeliveryAgent? _agent;
 
-    private PosternGateway(ReceivingContext context, ServerCertificateStore? certificates, ILogger logger)
+    private PosternGateway(GatewaySnapshot snapshot, ILoggerFactory loggers, ILogger logger)
     {
-        _context = context;
-        _certificates = certificates;
+        _snapshot = snapshot;
+        _loggers = loggers;
         _logger = logger;
     }
 
-    public string HostName => _context.HostName;
+    public string HostName => _snapshot.Receiving.HostName;
 
-    public MessageSpool Spool => _context.Spool;
+    public MessageSpool Spool => _snapshot.Receiving.Spool;
 
-    public ServerCertificateStore? Certificates => _certificates;
+    public ServerCertificateStore? Certificates => _snapshot.Certificates;
+
+    /// <summary>The configuration in force (the last one that loaded and validated).</summary>
+    public PosternConfiguration Configuration => _snapshot.Configuration;
 
     /// <summary>The delivering side; null while <c>gateway.queue.hold</c> is true.</summary>
     public QueueScheduler? Scheduler => _scheduler;
@@ -53,55 +56,23 @@ public sealed class PosternGateway : IAsyncDisposable
     {
         ILogger logger = loggers.CreateLogger("Postern.Gateway");
         GatewaySettings gateway = configuration.Gateway;
-        string hostName = (gateway.HostName ?? MachineHostName()).TrimEnd('.').ToLowerInvariant();
         string dataDirectory = Path.GetFullPath(gateway.DataDirectory);
         Directory.CreateDirectory(dataDirectory);
-        GatewayLog.Starting(logger, hostName, dataDirectory);
+        GatewayLog.Starting(logger, HostNameOf(configuration), dataDirectory);
 
         var spool = new MessageSpool(Path.Combine(dataDirectory, "spool"), loggers.CreateLogger<MessageSpool>());
         SpoolRecovery recovery = spool.Recover();
         GatewayLog.SpoolRecovered(logger, recovery.Messages, recovery.PartialEntriesRemoved);
 
-        ServerCertificateStore? certificates = null;
-        ServerTlsAuthenticator? tls = null;
-        bool needsTls = gateway.Listeners.Any(l => l.Security != ListenerSecurity.None);
-        List<CertificateSource> sources = CertificateSources(configuration);
-        if (needsTls || sources.Count > 0)
-        {
-            if (gateway.Certificates.Count == 0)
-            {
-                CertificateSource selfSigned = SelfSignedCertificate.EnsureExists(Path.Combine(dataDirectory, "tls"), hostName, logger);
-                GatewayLog.SelfSigned(logger, selfSigned.CertificateFile, hostName);
-                sources.Insert(0, selfSigned);
-            }
-            certificates = ServerCertificateStore.Load(sources, loggers.CreateLogger<ServerCertificateStore>());
-            foreach (ServerCertificate certificate in certificates.All)
-                GatewayLog.CertificateLoaded(logger, string.Join(", ", certificate.DnsNames), certificate.Source.CertificateFile, certificate.Source.Owner);
-            foreach (string warning in CertificateDiagnostics.Check(certificates, hostName, DateTimeOffset.UtcNow))
-                GatewayLog.CertificateWarning(logger, warning);
-            certificates.StartWatching();
-            tls = new ServerTlsAuthenticator(certificates, ServerTlsOptionsFactory.ParseMinimumVersion(gateway.Tls.MinimumVersion), CipherSuites(gateway.Tls));
-        }
-
-        var context = new ReceivingContext
-        {
-            HostName = hostName,
-            Limits = gateway.Limits,
-            Spool = spool,
-            Inbound = InboundPolicy.Compile(configuration),
-            Trust = TrustPolicy.Load(gateway.Trust.UseSystemStore, gateway.Trust.AdditionalRoots),
-            Tls = tls,
-            Logger = loggers.CreateLogger("Postern.Smtpd"),
-        };
-
-        var instance = new PosternGateway(context, certificates, logger);
-        if (!gateway.Queue.Hold) instance.StartDelivery(configuration, hostName, loggers);
+        GatewaySnapshot snapshot = GatewaySnapshot.Compile(configuration, spool, dataDirectory, previous: null, loggers, logger);
+        var instance = new PosternGateway(snapshot, loggers, logger);
+        if (!gateway.Queue.Hold) instance.StartDelivery(configuration, snapshot.Receiving.HostName);
         var limiter = new ConnectionLimiter(gateway.Limits.MaxConnections, gateway.Limits.MaxConnectionsPerClient);
         try
         {
             foreach (ListenerSettings listener in gateway.Listeners)
             {
-                var smtp = new SmtpListener(listener, () => instance._context, limiter, context.Logger);
+                var smtp = new SmtpListener(listener, () => instance._snapshot.Receiving, limiter, snapshot.Receiving.Logger);
                 smtp.Start();
                 instance._listeners.Add(smtp);
             }
@@ -116,35 +87,56 @@ public sealed class PosternGateway : IAsyncDisposable
         return instance;
     }
 
-    private void StartDelivery(PosternConfiguration configuration, string hostName, ILoggerFactory loggers)
+    internal static string HostNameOf(PosternConfiguration configuration) =>
+        (configuration.Gateway.HostName ?? MachineHostName()).TrimEnd('.').ToLowerInvariant();
+
+    /// <summary>
+    /// Loads, validates and applies a new configuration. Sessions in flight finish under the
+    /// snapshot they started with; a configuration that fails validation changes nothing.
+    /// Listeners, the data directory and queue concurrency take effect at the next start.
+    /// </summary>
+    public Task<ConfigurationResult> ReloadAsync(string path)
+    {
+        ConfigurationResult result = ConfigurationLoader.Load(path);
+        if (!result.IsValid)
+        {
+            foreach (ConfigurationError error in result.Errors) GatewayLog.ReloadError(_logger, error.Path, error.Message);
+            GatewayLog.ReloadRejected(_logger, path, result.Errors.Count);
+            return Task.FromResult(result);
+        }
+        PosternConfiguration configuration = result.Configuration!;
+        PosternConfiguration current = _snapshot.Configuration;
+        try
+        {
+            GatewaySnapshot next = GatewaySnapshot.Compile(configuration, _snapshot.Receiving.Spool, _snapshot.DataDirectory, _snapshot, _loggers, _logger);
+            if (!configuration.Gateway.Listeners.SequenceEqual(current.Gateway.Listeners)
+                || Path.GetFullPath(configuration.Gateway.DataDirectory) != _snapshot.DataDirectory
+                || configuration.Gateway.Queue != current.Gateway.Queue)
+            {
+                GatewayLog.ReloadNeedsRestart(_logger);
+            }
+            GatewaySnapshot previous = Interlocked.Exchange(ref _snapshot, next);
+            previous.RetireAfter(next, TimeSpan.FromSeconds(previous.Receiving.Limits.SessionTimeoutSeconds + 60));
+            GatewayLog.Reloaded(_logger, path);
+            return Task.FromResult(result);
+        }
+        catch (Exception e) when (e is CertificateLoadException or TlsSettingsException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            GatewayLog.ReloadError(_logger, (e as CertificateLoadException)?.JsonPath ?? "$", e.Message);
+            GatewayLog.ReloadRejected(_logger, path, 1);
+            return Task.FromResult(new ConfigurationResult(null, [.. result.Warnings, new ConfigurationError((e as CertificateLoadException)?.JsonPath ?? "$", e.Message)]));
+        }
+    }
+
+    private void StartDelivery(PosternConfiguration configuration, string hostName)
     {
         GatewaySettings gateway = configuration.Gateway;
-        TrustPolicy trust = _context.Trust;
-        var trustByConnector = new System.Collections.Concurrent.ConcurrentDictionary<string, TrustPolicy>(StringComparer.Ordinal);
-        TrustPolicy TrustFor(DeliveryRoute route) => route.TrustedRoots.Count == 0 || route.Connector is null
-            ? trust
-            : trustByConnector.GetOrAdd(route.Connector, _ => TrustPolicy.Load(gateway.Trust.UseSystemStore, [.. gateway.Trust.AdditionalRoots, .. route.TrustedRoots]));
-
-        var clientCertificates = new System.Collections.Concurrent.ConcurrentDictionary<string, SslStreamCertificateContext>(StringComparer.Ordinal);
-        SslStreamCertificateContext? ClientCertificateFor(DeliveryRoute route)
-        {
-            // The connector's own certificate, else the organization's, else the gateway's (issue 3 point 5).
-            if (route.ClientCertificate is { } c && route.Connector is { } connector)
-            {
-                return clientCertificates.GetOrAdd(connector, _ => CertificateLoader.Load(
-                    new CertificateSource(c.CertificateFile, c.KeyFile, c.Password, route.Organization ?? "gateway", $"connector \"{connector}\".clientCertificate")).Context);
-            }
-            if (_certificates is null) return null;
-            if (route.Organization is { } organization && _certificates.All.FirstOrDefault(x => x.Source.Owner == organization) is { } own) return own.Context;
-            return _certificates.Default.Context;
-        }
-
-        var router = new OutboundRouter(configuration);
-        _agent = new DeliveryAgent(hostName, new MxResolver(gateway.Dns), TrustFor, ClientCertificateFor, new SmtpClientLimits(), loggers.CreateLogger("Postern.Smtp"));
-        _scheduler = new QueueScheduler(_context.Spool, _agent, () => router, new RetrySchedule(gateway.Queue),
-            new DeliveryStatusNotificationBuilder(hostName, TimeProvider.System, loggers.CreateLogger<DeliveryStatusNotificationBuilder>()), hostName,
+        _agent = new DeliveryAgent(hostName, new MxResolver(gateway.Dns), route => _snapshot.TrustFor(route), route => _snapshot.ClientCertificateFor(route),
+            new SmtpClientLimits(), _loggers.CreateLogger("Postern.Smtp"));
+        _scheduler = new QueueScheduler(_snapshot.Receiving.Spool, _agent, () => _snapshot.Router, new RetrySchedule(gateway.Queue),
+            new DeliveryStatusNotificationBuilder(hostName, TimeProvider.System, _loggers.CreateLogger<DeliveryStatusNotificationBuilder>()), hostName,
             new SchedulerLimits { ConcurrentDeliveries = gateway.Queue.MaxConcurrentDeliveries, ConcurrentDeliveriesPerDestination = gateway.Queue.MaxConcurrentDeliveriesPerDestination },
-            TimeProvider.System, loggers.CreateLogger("Postern.Queue"));
+            TimeProvider.System, _loggers.CreateLogger("Postern.Queue"));
         _scheduler.Start();
     }
 
@@ -176,7 +168,7 @@ public sealed class PosternGateway : IAsyncDisposable
     public async Task StopAsync()
     {
         GatewayLog.Stopping(_logger);
-        TimeSpan grace = TimeSpan.FromSeconds(_context.Limits.ShutdownGraceSeconds);
+        TimeSpan grace = TimeSpan.FromSeconds(_snapshot.Receiving.Limits.ShutdownGraceSeconds);
         await Task.WhenAll(_listeners.Select(l => l.StopAsync(grace))).ConfigureAwait(false);
         if (_scheduler is not null) await _scheduler.StopAsync(grace).ConfigureAwait(false);
         if (_agent is not null) await _agent.DisposeAsync().ConfigureAwait(false);
@@ -187,7 +179,7 @@ public sealed class PosternGateway : IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         foreach (SmtpListener listener in _listeners) await listener.DisposeAsync().ConfigureAwait(false);
-        _certificates?.Dispose();
-        await _context.Spool.DisposeAsync().ConfigureAwait(false);
+        _snapshot.Certificates?.Dispose();
+        await _snapshot.Receiving.Spool.DisposeAsync().ConfigureAwait(false);
     }
 }
