@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Postern.Cli;
 using Postern.Probing;
+using Xunit.Abstractions;
 
 namespace Postern.Tests.Interop;
 
@@ -13,7 +14,7 @@ namespace Postern.Tests.Interop;
 /// and <c>posttls-finger</c> see of the same server; a domain target through a real unbound.
 /// </summary>
 [Collection(InteropCollection.Name)]
-public sealed class ProbeInteropTests(InteropEnvironment environment)
+public sealed class ProbeInteropTests(InteropEnvironment environment, ITestOutputHelper output)
 {
     private const string Mx1 = "127.0.0.12";
     private const string Mx2 = "127.0.0.13";
@@ -21,7 +22,7 @@ public sealed class ProbeInteropTests(InteropEnvironment environment)
 
     private TestPki Pki => environment.Pki;
 
-    private static async Task<(int Exit, ProbeReport Report, string Text)> ProbeAsync(string target, string caFile, string[]? expect = null, string? dns = null, double timeout = 10, bool versions = false, bool ciphers = false)
+    private async Task<(int Exit, ProbeReport Report, string Text)> ProbeAsync(string target, string caFile, string[]? expect = null, string? dns = null, double timeout = 10, bool versions = false, bool ciphers = false, bool showJson = false)
     {
         var settings = new ProbeCommand.Settings(target, false, null, false, "probe.example.test", timeout, [new FileInfo(caFile)], true, null, null, expect ?? [], dns, null, true, null, versions, ciphers);
         using var json = new StringWriter();
@@ -30,6 +31,12 @@ public sealed class ProbeInteropTests(InteropEnvironment environment)
         var report = JsonSerializer.Deserialize(json.ToString(), ProbeJsonContext.Default.ProbeReport)!;
         using var text = new StringWriter();
         new ProbeReportWriter(text, false).Write(report);
+        output.WriteLine(text.ToString());
+        if (showJson)
+        {
+            output.WriteLine(json.ToString());
+        }
+
         return (exit, report, text.ToString());
     }
 
@@ -151,7 +158,7 @@ public sealed class ProbeInteropTests(InteropEnvironment environment)
         try
         {
             var watch = Stopwatch.StartNew();
-            var (exit, report, text) = await ProbeAsync("probe.test", Pki.RootCertificatePath, dns: unbound.Endpoint, timeout: 3);
+            var (exit, report, text) = await ProbeAsync("probe.test", Pki.RootCertificatePath, dns: unbound.Endpoint, timeout: 3, showJson: true);
             watch.Stop();
 
             Assert.Equal(2, exit);
