@@ -108,7 +108,8 @@ public sealed class GatewayProbeTests
         await using var gateway = await TestGateway.StartAsync();
         var client = gateway.Authority.Issue("client", "relay.fabrikam.test", ["relay.fabrikam.test"], server: false, client: true);
         var settings = Settings($"[127.0.0.1]:{gateway.StartTls.Port}", gateway.Authority.RootFile, serverName: "mail.fabrikam.test", json: true)
-            with { ClientCert = new FileInfo(client.CertificateFile), ClientKey = new FileInfo(client.KeyFile) };
+            with
+        { ClientCert = new FileInfo(client.CertificateFile), ClientKey = new FileInfo(client.KeyFile) };
 
         var (exit, output, error) = await RunCliAsync(settings);
 
