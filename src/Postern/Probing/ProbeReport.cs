@@ -233,7 +233,7 @@ public sealed record CertificateReport
     /// <summary>SAN iPAddresses.</summary>
     public IReadOnlyList<string> IpAddresses { get; init; } = [];
 
-    /// <summary>Serial number, upper-case hex.</summary>
+    /// <summary>Serial number, upper-case hex of the integer (as openssl prints it).</summary>
     public required string SerialNumber { get; init; }
 
     /// <summary>Start of validity.</summary>
