@@ -45,7 +45,7 @@ internal static class ProbeCommand
         var json = new Option<bool>("--json") { Description = "Print the report as JSON (docs/probe.md, schemaVersion 1)." };
         var pem = new Option<FileInfo?>("--pem") { Description = "Write the certificates as presented to this file (PEM)." };
         var versions = new Option<bool>("--versions") { Description = "Try TLS 1.0, 1.1, 1.2 and 1.3 one at a time." };
-        var ciphers = new Option<bool>("--ciphers") { Description = "Try cipher suites one at a time (one connection each; about 30)." };
+        var ciphers = new Option<bool>("--ciphers") { Description = "Try cipher suites one at a time (one connection each; at most 27)." };
 
         var command = new Command("probe", "Show what an SMTP server presents (capabilities, TLS, certificates) and what each TLS level would decide.")
         {

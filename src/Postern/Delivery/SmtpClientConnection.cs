@@ -462,13 +462,26 @@ public sealed partial class SmtpClientConnection : IAsyncDisposable
         for (var current = e; current is not null; current = current.InnerException)
         {
             var text = current.Message.Trim().TrimEnd('.');
-            if (text.Length > 0 && !messages.Contains(text))
+            if (text.Length > 0 && !messages.Contains(text) && !text.Contains("see inner exception", StringComparison.OrdinalIgnoreCase))
             {
                 messages.Add(text);
             }
         }
 
-        return string.Join(": ", messages);
+        var detail = string.Join(": ", messages);
+        // OpenSSL reports a certificate it cannot decode as an ASN.1 error; say what that means.
+        if (detail.Contains("ASN1", StringComparison.Ordinal) || detail.Contains("bad certificate", StringComparison.OrdinalIgnoreCase))
+        {
+            return $"the server's certificate could not be decoded ({detail})";
+        }
+
+        if (detail.Contains("unexpected EOF", StringComparison.OrdinalIgnoreCase) || detail.Contains("0 bytes", StringComparison.Ordinal)
+            || e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset } || detail.Contains("reset", StringComparison.OrdinalIgnoreCase))
+        {
+            return $"the server closed the connection during the handshake ({detail})";
+        }
+
+        return detail.Length > 0 ? detail : e.GetType().Name;
     }
 
     private static string Describe(Exception e) => e switch

@@ -167,7 +167,12 @@ public sealed class TlsPolicyEvaluator
     /// <summary>"certificate names [a, *.b] do not match c" (or "... match none of c, d").</summary>
     public static string NameMismatch(IReadOnlyList<string> certificateNames, IReadOnlyList<string> expectedNames)
     {
-        var names = certificateNames.Count == 0 ? "certificate has no DNS names" : $"certificate names [{string.Join(", ", certificateNames)}]";
+        if (certificateNames.Count == 0)
+        {
+            return $"certificate has no DNS name to match {string.Join(" or ", expectedNames)}";
+        }
+
+        var names = $"certificate names [{string.Join(", ", certificateNames)}]";
         return expectedNames.Count == 1
             ? $"{names} do not match {expectedNames[0]}"
             : $"{names} match none of {string.Join(", ", expectedNames)}";

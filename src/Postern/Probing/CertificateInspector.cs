@@ -30,7 +30,7 @@ public static class CertificateInspector
             Issuer = certificate.Issuer,
             DnsNames = dnsNames,
             IpAddresses = ipAddresses,
-            SerialNumber = certificate.SerialNumber,
+            SerialNumber = SerialNumber(certificate),
             NotBefore = notBefore,
             NotAfter = notAfter,
             DaysLeft = (int)Math.Floor((notAfter - now).TotalDays),
@@ -46,6 +46,22 @@ public static class CertificateInspector
             PublicKeySha256 = Convert.ToHexString(SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo())),
             Pem = certificate.ExportCertificatePem(),
         };
+    }
+
+    /// <summary>
+    /// The serial number as the integer it is, in upper-case hex as openssl prints it: without the
+    /// leading zero byte DER adds to keep a positive number positive.
+    /// </summary>
+    public static string SerialNumber(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        var hex = certificate.SerialNumber;
+        while (hex.Length > 2 && hex.StartsWith("00", StringComparison.Ordinal))
+        {
+            hex = hex[2..];
+        }
+
+        return hex;
     }
 
     /// <summary>Upper-case hex with a colon between bytes, as openssl and posttls-finger print fingerprints.</summary>

@@ -233,7 +233,7 @@ public sealed record CertificateReport
     /// <summary>SAN iPAddresses.</summary>
     public IReadOnlyList<string> IpAddresses { get; init; } = [];
 
-    /// <summary>Serial number, upper-case hex.</summary>
+    /// <summary>Serial number, upper-case hex of the integer (as openssl prints it).</summary>
     public required string SerialNumber { get; init; }
 
     /// <summary>Start of validity.</summary>
@@ -319,7 +319,7 @@ public sealed record CipherScanReport(int Tried, IReadOnlyList<AcceptedSuiteRepo
 public sealed record AcceptedSuiteReport(string Protocol, string CipherSuite);
 
 /// <summary>Why a host's probe stopped.</summary>
-/// <param name="Stage">"dns", "connect", "banner", "hello", "startTls", "tlsHandshake", ...</param>
+/// <param name="Stage">"dns", "connect", "banner", "hello", "startTls", "tlsHandshake", "command", "quit", or "internal" (an unexpected failure of the probe itself).</param>
 /// <param name="Message">What happened, for a person.</param>
 /// <param name="Timeout">Whether a step ran out of time.</param>
 public sealed record ErrorReport(string Stage, string Message, bool Timeout = false);

@@ -103,6 +103,11 @@ public sealed class SmtpProbe
                 session.StartTls = (session.StartTls ?? new StartTlsReport { Outcome = "failed" }) with { Outcome = "failed", Error = e.Message };
             }
         }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Whatever else a server manages to provoke is that host's result, not the end of the probe.
+            session.Error = new ErrorReport("internal", $"{e.GetType().Name}: {e.Message}");
+        }
 
         return Report(session, watch.ElapsedMilliseconds);
     }

@@ -103,6 +103,25 @@ public sealed class GatewayProbeTests
     }
 
     [Fact]
+    public async Task Client_certificate_with_its_chain_is_presented_when_asked()
+    {
+        await using var gateway = await TestGateway.StartAsync();
+        var client = gateway.Authority.Issue("client", "relay.fabrikam.test", ["relay.fabrikam.test"], server: false, client: true);
+        var settings = Settings($"[127.0.0.1]:{gateway.StartTls.Port}", gateway.Authority.RootFile, serverName: "mail.fabrikam.test", json: true)
+            with
+        { ClientCert = new FileInfo(client.CertificateFile), ClientKey = new FileInfo(client.KeyFile) };
+
+        var (exit, output, error) = await RunCliAsync(settings);
+
+        Assert.True(exit == 0, output + error);
+        Assert.Equal("established", JsonSerializer.Deserialize(output, ProbeJsonContext.Default.ProbeReport)!.Hosts[0].StartTls!.Outcome);
+
+        (exit, _, error) = await RunCliAsync(settings with { ClientKey = null });
+        Assert.Equal(2, exit);
+        Assert.Equal("postern probe: --client-cert and --client-key go together", error.Trim());
+    }
+
+    [Fact]
     public async Task Usage_errors_are_one_line_and_exit_2()
     {
         var (exit, output, error) = await RunCliAsync(Settings("mx.example.test:99999", "/nonexistent/ca.pem"));
