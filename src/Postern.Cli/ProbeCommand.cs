@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.CompilerServices;
 using System.Globalization;
 using System.Net;
 using System.Net.Security;
@@ -11,7 +10,6 @@ using Postern.Delivery;
 using Postern.Probing;
 using Postern.Tls;
 
-[assembly: InternalsVisibleTo("Postern.Tests")]
 
 namespace Postern.Cli;
 
