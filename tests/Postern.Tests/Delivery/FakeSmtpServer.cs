@@ -70,7 +70,7 @@ internal sealed class FakeSmtpServer : IAsyncDisposable
         _accepting = AcceptAsync();
     }
 
-    /// <summary>Can be replaced between connections (e.g. to start accepting a deferred recipient).</summary>
+    /// <summary>Can be replaced at any time; RCPT and data replies follow the current value (e.g. to start accepting a deferred recipient).</summary>
     public FakeSmtpOptions Options { get; set; }
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
@@ -179,7 +179,8 @@ internal sealed class FakeSmtpServer : IAsyncDisposable
                         break;
                     case "RCPT":
                         string address = Address(line);
-                        string? reply = options.RecipientReply(address);
+                        // The current script, so a kept connection sees a change too.
+                        string? reply = Options.RecipientReply(address);
                         if (reply is null) recipients.Add(address);
                         await WriteAsync(stream, (reply ?? "250 2.1.5 OK") + "\r\n", stop);
                         break;
@@ -191,7 +192,7 @@ internal sealed class FakeSmtpServer : IAsyncDisposable
                         }
                         await WriteAsync(stream, "354 go ahead\r\n", stop);
                         byte[] content = await ReadDataAsync(stream, stop);
-                        await FinishAsync(stream, options, mailFrom, recipients, content, chunked: false, tls is not null, number, stop);
+                        await FinishAsync(stream, mailFrom, recipients, content, chunked: false, tls is not null, number, stop);
                         mailFrom = null;
                         recipients = [];
                         break;
@@ -205,7 +206,7 @@ internal sealed class FakeSmtpServer : IAsyncDisposable
                             await WriteAsync(stream, "554 5.5.1 expected BDAT LAST\r\n", stop);
                             break;
                         }
-                        await FinishAsync(stream, options, mailFrom ?? "", recipients, chunk, chunked: true, tls is not null, number, stop);
+                        await FinishAsync(stream, mailFrom ?? "", recipients, chunk, chunked: true, tls is not null, number, stop);
                         mailFrom = null;
                         recipients = [];
                         break;
@@ -237,9 +238,9 @@ internal sealed class FakeSmtpServer : IAsyncDisposable
         }
     }
 
-    private async Task FinishAsync(Stream stream, FakeSmtpOptions options, string mailFrom, List<string> recipients, byte[] content, bool chunked, bool encrypted, int number, CancellationToken stop)
+    private async Task FinishAsync(Stream stream, string mailFrom, List<string> recipients, byte[] content, bool chunked, bool encrypted, int number, CancellationToken stop)
     {
-        string reply = options.DataReply() ?? "250 2.0.0 queued";
+        string reply = Options.DataReply() ?? "250 2.0.0 queued";
         if (reply.StartsWith('2')) _transactions.Enqueue(new ReceivedTransaction(mailFrom, [.. recipients], content, chunked, encrypted, number));
         await WriteAsync(stream, reply + "\r\n", stop);
         Changed();
