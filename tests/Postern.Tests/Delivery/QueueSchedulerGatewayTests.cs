@@ -31,7 +31,7 @@ public sealed class QueueSchedulerGatewayTests : IAsyncLifetime
 
     private QueueScheduler Scheduler => Gateway.Gateway.Scheduler!;
 
-    private async Task StartAsync(int minimumBackoffSeconds = 1, int maximumBackoffSeconds = 2)
+    private async Task StartAsync(int minimumBackoffSeconds = 1, int maximumBackoffSeconds = 2, TlsLevel partnerTls = TlsLevel.Opportunistic)
     {
         _gateway = await TestGateway.StartAsync(customize: c => c with
         {
@@ -53,7 +53,7 @@ public sealed class QueueSchedulerGatewayTests : IAsyncLifetime
                 {
                     OutboundConnectors =
                     [
-                        new OutboundConnectorSettings { Name = "To Partner", RecipientDomains = ["partner.test"], SmartHosts = [_partner.SmartHost], TlsSettings = TlsLevel.Opportunistic },
+                        new OutboundConnectorSettings { Name = "To Partner", RecipientDomains = ["partner.test"], SmartHosts = [_partner.SmartHost], TlsSettings = partnerTls },
                         new OutboundConnectorSettings { Name = "To Fabrikam mailboxes", RecipientDomains = ["fabrikam.test"], SmartHosts = [_mailbox.SmartHost], TlsSettings = TlsLevel.None },
                     ],
                 },
@@ -150,6 +150,20 @@ public sealed class QueueSchedulerGatewayTests : IAsyncLifetime
         Assert.Equal(["carol@partner.test"], _partner.Transactions[1].Recipients);
         Assert.Equal(1, RcptCount("bob@partner.test"));
         Assert.True(RcptCount("carol@partner.test") >= 2);
+    }
+
+    [Fact]
+    public async Task A_connector_that_requires_tls_keeps_the_message_queued_and_sends_nothing()
+    {
+        await StartAsync(partnerTls: TlsLevel.EncryptionOnly);
+        string id = await SubmitAsync();
+        await WaitForDeferralAsync(id);
+        RecipientDeliveryState bob = Gateway.Gateway.Spool.DeliveryStates.Load(id).Recipients[0];
+        Assert.Equal(RecipientStatus.Deferred, bob.Status);
+        Assert.Equal("To Partner", bob.Connector);
+        Assert.Equal("454 4.7.4 TLS is required by connector \"To Partner\" (EncryptionOnly) but 127.0.0.1 did not offer STARTTLS", bob.LastReply!.ToString());
+        Assert.False(_partner.ReceivedMail);
+        Assert.Contains(id, Gateway.QueueIds());
     }
 
     [Fact]
