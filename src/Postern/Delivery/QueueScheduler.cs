@@ -100,6 +100,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
     public bool RetryNow(string queueId)
     {
         if (!File.Exists(Path.Combine(_spool.QueueDirectory, queueId))) return false;
+        lock (_gate) _retryRequested.Add(queueId);
         Schedule(queueId, _time.GetUtcNow(), force: true);
         return true;
     }
@@ -110,6 +111,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
         int count = 0;
         foreach (string queueId in _spool.ListQueueIds())
         {
+            lock (_gate) _retryRequested.Add(queueId);
             Schedule(queueId, _time.GetUtcNow(), force: true);
             count++;
         }
@@ -125,6 +127,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
         lock (_gate)
         {
             _scheduled.Remove(queueId);
+            _retryRequested.Remove(queueId);
             if (_active.Contains(queueId))
             {
                 _deleteRequested.Add(queueId);
@@ -138,6 +141,9 @@ public sealed partial class QueueScheduler : IAsyncDisposable
     }
 
     private readonly HashSet<string> _deleteRequested = new(StringComparer.Ordinal);
+
+    /// <summary>Messages an administrator asked to retry: their recipients are tried at the next pass, whatever their own next attempt time.</summary>
+    private readonly HashSet<string> _retryRequested = new(StringComparer.Ordinal);
 
     /// <summary>When the message is next due, or null if it is not waiting (in progress or unknown).</summary>
     public DateTimeOffset? DueAt(string queueId)
@@ -246,6 +252,9 @@ public sealed partial class QueueScheduler : IAsyncDisposable
             {
                 _active.Remove(queueId);
                 delete = _deleteRequested.Remove(queueId);
+                // Rescheduled while in progress (e.g. a retry request): the loop dropped that index
+                // entry because the message was active, so put it back now that it is not.
+                if (!delete && _scheduled.TryGetValue(queueId, out DateTimeOffset pending)) _due.Enqueue(queueId, pending);
             }
             if (delete)
             {
@@ -270,6 +279,8 @@ public sealed partial class QueueScheduler : IAsyncDisposable
     /// <summary>One pass over a message: attempts its due recipients; returns when it is next due (null: done).</summary>
     private async Task<DateTimeOffset?> DeliverMessageAsync(string queueId, CancellationToken stopping)
     {
+        bool retryRequested;
+        lock (_gate) retryRequested = _retryRequested.Remove(queueId);
         Envelope envelope;
         try
         {
@@ -313,7 +324,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
         for (int i = 0; i < state.Recipients.Count; i++)
         {
             RecipientDeliveryState r = state.Recipients[i];
-            if (r.IsFinal || (r.NextAttemptAt is { } at && at > now)) continue;
+            if (r.IsFinal || (!retryRequested && r.NextAttemptAt is { } at && at > now)) continue;
             DeliveryRoute route = router.Route(envelope.Recipients[i].Address);
             if (!groups.TryGetValue(route.DestinationKey, out var group))
                 groups[route.DestinationKey] = group = (route, []);

@@ -13,8 +13,11 @@ namespace Postern.Tests.Support;
 /// </summary>
 internal sealed class TestGateway : IAsyncDisposable
 {
-    private TestGateway(TempDirectory directory, TestCertificateAuthority ca, PosternGateway gateway, PosternConfiguration configuration)
+    private readonly ILoggerFactory _loggers;
+
+    private TestGateway(TempDirectory directory, TestCertificateAuthority ca, PosternGateway gateway, PosternConfiguration configuration, ILoggerFactory loggers)
     {
+        _loggers = loggers;
         Directory = directory;
         Authority = ca;
         Gateway = gateway;
@@ -23,7 +26,7 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public TempDirectory Directory { get; }
     public TestCertificateAuthority Authority { get; }
-    public PosternGateway Gateway { get; }
+    public PosternGateway Gateway { get; private set; }
     public PosternConfiguration Configuration { get; }
     public IPEndPoint StartTls => Gateway.Endpoints[0];
     public IPEndPoint ImplicitTls => Gateway.Endpoints[1];
@@ -70,7 +73,14 @@ internal sealed class TestGateway : IAsyncDisposable
         };
         if (customize is not null) configuration = customize(configuration);
         PosternGateway gateway = await PosternGateway.StartAsync(configuration, loggers ?? NullLoggerFactory.Instance);
-        return new TestGateway(directory, ca, gateway, configuration);
+        return new TestGateway(directory, ca, gateway, configuration, loggers ?? NullLoggerFactory.Instance);
+    }
+
+    /// <summary>Stops the gateway and starts it again on the same configuration and data directory (new ports).</summary>
+    public async Task RestartAsync()
+    {
+        await Gateway.DisposeAsync();
+        Gateway = await PosternGateway.StartAsync(Configuration, _loggers);
     }
 
     /// <summary>Committed spool entries.</summary>
