@@ -412,6 +412,14 @@ public sealed partial class QueueScheduler : IAsyncDisposable
             {
                 return await _agent.DeliverAsync(job, () => _spool.Open(job.QueueId), stopping).ConfigureAwait(false);
             }
+            catch (Exception e) when (e is not OperationCanceledException || !stopping.IsCancellationRequested)
+            {
+                // Whatever went wrong is recorded as the recipients' reason, so the queue, the log
+                // and a final report say it, instead of a silent retry.
+                SchedulerLog.AttemptFailed(_logger, job.QueueId, e);
+                var reply = RecordedReply.Local(451, new EnhancedStatusCode(4, 3, 0), $"delivery attempt failed: {e.GetType().Name}: {e.Message}");
+                return new DeliveryAttemptResult { Outcomes = job.Recipients.Select(i => new RecipientOutcome(i, RecipientOutcomeKind.Deferred, reply, null)).ToArray() };
+            }
             finally
             {
                 destination.Release();

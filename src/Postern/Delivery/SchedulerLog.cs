@@ -25,4 +25,7 @@ internal static partial class SchedulerLog
 
     [LoggerMessage(4006, LogLevel.Information, "{QueueId}: deleted by the administrator")]
     public static partial void Deleted(ILogger logger, string queueId);
+
+    [LoggerMessage(4007, LogLevel.Error, "{QueueId}: delivery attempt failed unexpectedly")]
+    public static partial void AttemptFailed(ILogger logger, string queueId, Exception exception);
 }
