@@ -61,6 +61,9 @@ internal static class ServeCommand
             return 1;
         }
 
+        // A changed file or SIGHUP reloads; a configuration that fails validation changes nothing.
+        using ConfigurationWatcher? watcher = file is null ? null
+            : new ConfigurationWatcher(file.FullName, () => holder.Gateway!.ReloadAsync(file.FullName));
         await host.RunAsync(cancellation);
         return 0;
     }
