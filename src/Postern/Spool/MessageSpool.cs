@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -8,15 +9,17 @@ namespace Postern.Spool;
 
 /// <summary>
 /// The durable message store: the only thing the receiving side and the delivering side share.
-/// A message is committed (and may be acknowledged with 250) only once its bytes and envelope are
-/// on disk: written, fsynced, renamed into the queue, and the directory fsynced.
+/// A message is committed (and may be acknowledged with 250) only once its bytes, its envelope and
+/// its directory entry are on disk: the file and <c>queue/</c> both fsynced.
 /// </summary>
 /// <remarks>
-/// Layout under <see cref="Directory"/>: <c>tmp/</c> holds entries being written, <c>queue/</c>
-/// committed entries (one file per message, named by queue id, see <see cref="SpoolEntryFormat"/>),
-/// <c>corrupt/</c> entries that recovery found damaged, <c>state/</c> the delivery state of each
-/// entry (<see cref="DeliveryStates"/>). An entry reaches <c>queue/</c> only by a
-/// rename after it was fsynced, so after a crash <c>queue/</c> holds only complete entries.
+/// Layout under <see cref="Directory"/>: <c>queue/</c> holds one file per message, named by queue
+/// id (see <see cref="SpoolEntryFormat"/>), <c>corrupt/</c> entries that recovery found damaged,
+/// <c>state/</c> the delivery state of each entry (<see cref="DeliveryStates"/>); <c>tmp/</c> is
+/// only emptied by recovery (earlier versions wrote entries there). An entry is created in
+/// <c>queue/</c> when its writer starts, with its content length unset in the header; it is a
+/// message only once the commit has written the final header and fsynced the file. Entries still
+/// being written are never listed nor opened, and recovery removes those a crash left behind.
 /// </remarks>
 public sealed class MessageSpool : IAsyncDisposable
 {
@@ -24,6 +27,9 @@ public sealed class MessageSpool : IAsyncDisposable
 
     private readonly QueueIdGenerator _ids = new();
     private readonly DirectorySync _queueSync;
+    // Entries of this instance whose file is in queue/ but not committed (being written, or whose
+    // removal failed): hidden from ListQueueIds, Open and Delete.
+    private readonly ConcurrentDictionary<string, byte> _unfinished = new(StringComparer.Ordinal);
     private int _openWriters;
     private bool _disposed;
 
@@ -81,9 +87,10 @@ public sealed class MessageSpool : IAsyncDisposable
     public string NewQueueId() => _ids.Next();
 
     /// <summary>
-    /// On start, before any writer is created: removes partly written entries from <c>tmp/</c>,
-    /// checks every entry in <c>queue/</c> and moves damaged ones to <c>corrupt/</c> (logged, never
-    /// deleted), and returns what is in the queue.
+    /// On start, before any writer is created: removes entries that were never committed (in
+    /// <c>queue/</c> with an unfinished header, or anything in <c>tmp/</c>), checks every other entry
+    /// in <c>queue/</c> and moves damaged ones to <c>corrupt/</c> (logged, never deleted), and
+    /// returns what is in the queue.
     /// </summary>
     /// <exception cref="InvalidOperationException">A writer is open; its entry would be removed.</exception>
     public SpoolRecovery Recover()
@@ -115,6 +122,7 @@ public sealed class MessageSpool : IAsyncDisposable
         {
             string name = Path.GetFileName(path);
             string? error = null;
+            bool unfinished = false;
             if (!QueueIdGenerator.IsValid(name) || System.IO.Directory.Exists(path))
             {
                 error = "not a queue id";
@@ -122,9 +130,17 @@ public sealed class MessageSpool : IAsyncDisposable
             else
             {
                 using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
-                SpoolEntryFormat.TryReadEntry(handle, name, out _, out _, out _, out error);
+                SpoolEntryFormat.TryReadEntry(handle, name, out _, out _, out _, out error, out unfinished);
             }
 
+            if (unfinished)
+            {
+                // Created when a message started, never committed, so never acknowledged.
+                File.Delete(path);
+                SpoolLog.PartialEntryRemoved(Logger, path);
+                partial++;
+                continue;
+            }
             if (error is null)
             {
                 messages++;
@@ -165,8 +181,10 @@ public sealed class MessageSpool : IAsyncDisposable
     }
 
     /// <summary>
-    /// Starts a new entry named by <see cref="Envelope.QueueId"/> (from <see cref="NewQueueId"/>).
-    /// The envelope is written first; the message bytes follow through the writer.
+    /// Starts a new entry named by <see cref="Envelope.QueueId"/> (from <see cref="NewQueueId"/>):
+    /// creates its file in <c>queue/</c> (not yet a message) and starts the directory fsync that
+    /// the commit will need, so it runs while the message arrives. The envelope is written first;
+    /// the message bytes follow through the writer.
     /// </summary>
     /// <exception cref="ArgumentException">The queue id is not 1-32 characters [0-9A-Z].</exception>
     /// <exception cref="IOException">The entry file cannot be created.</exception>
@@ -182,7 +200,11 @@ public sealed class MessageSpool : IAsyncDisposable
         return new SpoolWriter(this, envelope.QueueId, json);
     }
 
-    /// <summary>Ids of the committed messages, oldest first.</summary>
+    /// <summary>
+    /// Ids of the committed messages, oldest first. Entries this instance is writing are left out
+    /// by name (no file is read), so this must run after <see cref="Recover"/>, which removes the
+    /// unfinished entries an earlier process left behind.
+    /// </summary>
     public IReadOnlyList<string> ListQueueIds()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -190,7 +212,7 @@ public sealed class MessageSpool : IAsyncDisposable
         foreach (string path in System.IO.Directory.EnumerateFiles(QueueDirectory))
         {
             string name = Path.GetFileName(path);
-            if (QueueIdGenerator.IsValid(name))
+            if (QueueIdGenerator.IsValid(name) && !_unfinished.ContainsKey(name))
             {
                 ids.Add(name);
             }
@@ -206,11 +228,19 @@ public sealed class MessageSpool : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         string path = QueueEntryPath(queueId);
+        if (_unfinished.ContainsKey(queueId))
+        {
+            throw NotCommitted(queueId, path);
+        }
         SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
         try
         {
-            if (!SpoolEntryFormat.TryReadEntry(handle, queueId, out Envelope? envelope, out long offset, out long length, out string? error))
+            if (!SpoolEntryFormat.TryReadEntry(handle, queueId, out Envelope? envelope, out long offset, out long length, out string? error, out bool unfinished))
             {
+                if (unfinished)
+                {
+                    throw NotCommitted(queueId, path);
+                }
                 throw new InvalidDataException($"Spool entry {queueId} is corrupt: {error}.");
             }
             var content = new FileStream(handle, FileAccess.Read, bufferSize: 16 * 1024);
@@ -233,12 +263,18 @@ public sealed class MessageSpool : IAsyncDisposable
     /// <summary>
     /// Removes a committed entry and then its delivery state; completes once both removals are
     /// durable (the directory fsyncs are shared with concurrent commits, saves and deletes). A
-    /// missing entry or state is not an error.
+    /// missing entry or state is not an error; an entry still being written is not touched.
     /// </summary>
     public async Task DeleteAsync(string queueId)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        File.Delete(QueueEntryPath(queueId));
+        string path = QueueEntryPath(queueId);
+        if (_unfinished.ContainsKey(queueId))
+        {
+            // Not a message yet: its writer commits it (and it is then a message like any other) or removes it.
+            return;
+        }
+        File.Delete(path);
         SpoolLog.MessageDeleted(Logger, queueId);
         await _queueSync.SyncAsync().ConfigureAwait(false);
         // Entry first: a crash in between leaves a state without an entry, which recovery removes;
@@ -272,11 +308,20 @@ public sealed class MessageSpool : IAsyncDisposable
     internal void WriterOpened() => Interlocked.Increment(ref _openWriters);
 
     internal void WriterClosed() => Interlocked.Decrement(ref _openWriters);
+
+    /// <summary>Hides an entry from readers before its file is created in <c>queue/</c>.</summary>
+    internal void EntryStarted(string queueId) => _unfinished[queueId] = 0;
+
+    /// <summary>The entry was committed, or its file removed: readers may see what is there.</summary>
+    internal void EntryEnded(string queueId) => _unfinished.TryRemove(queueId, out _);
+
+    private static FileNotFoundException NotCommitted(string queueId, string path) =>
+        new($"Spool entry {queueId} is not committed.", path);
 }
 
 /// <summary>What recovery found on start.</summary>
 /// <param name="Messages">Committed entries in the queue after recovery.</param>
-/// <param name="PartialEntriesRemoved">Uncommitted entries removed from <c>tmp/</c>.</param>
+/// <param name="PartialEntriesRemoved">Uncommitted entries removed (from <c>queue/</c>, or left in <c>tmp/</c> by earlier versions).</param>
 public sealed record SpoolRecovery(int Messages, int PartialEntriesRemoved)
 {
     /// <summary>Damaged entries moved from <c>queue/</c> to <c>corrupt/</c>.</summary>
@@ -320,24 +365,41 @@ public sealed class SpoolWriter : IAsyncDisposable
     private enum State { Open, Committing, Committed, Closed }
 
     private readonly MessageSpool _spool;
-    private readonly string _tmpPath;
+    private readonly string _path;
     private readonly int _envelopeLength;
+    // The directory fsync that makes the new directory entry durable, started at creation.
+    private readonly Task _directorySync;
     private SafeFileHandle? _handle;
     private byte[]? _buffer;
     private int _buffered;
     private long _fileOffset;
     private long _length;
+    private bool _headerFinished;
     private State _state;
 
     internal SpoolWriter(MessageSpool spool, string queueId, byte[] envelopeJson)
     {
         _spool = spool;
         QueueId = queueId;
-        _tmpPath = Path.Combine(spool.TmpDirectory, queueId);
+        _path = Path.Combine(spool.QueueDirectory, queueId);
         _envelopeLength = envelopeJson.Length;
-        _handle = File.OpenHandle(_tmpPath, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+
+        // Hidden from readers before the file exists; the header says "unfinished" until the commit.
+        spool.EntryStarted(queueId);
+        try
+        {
+            // Shared for reading: on Unix FileShare.None takes an exclusive flock(2), which would make
+            // recovery or another process fail to open the file just to see that it is unfinished.
+            _handle = File.OpenHandle(_path, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
+        }
+        catch
+        {
+            spool.EntryEnded(queueId);
+            throw;
+        }
         spool.WriterOpened();
         _buffer = ArrayPool<byte>.Shared.Rent(MessageSpool.WriteBufferSize);
+        _directorySync = spool.QueueSync.SyncAsync();
 
         // Header (content length still unknown), envelope, newline; normally all in the buffer.
         SpoolEntryFormat.WriteHeader(_buffer, _envelopeLength, contentLength: null);
@@ -385,30 +447,35 @@ public sealed class SpoolWriter : IAsyncDisposable
     }
 
     /// <summary>
-    /// Makes the entry durable: fsync the file, rename it into the queue, fsync the directory
-    /// (batched with concurrent commits). Throws <see cref="IOException"/> when that fails; the
-    /// partial entry is then removed. Cancellation is honoured only before the commit starts.
+    /// Makes the entry durable: writes what is buffered and the final header (content length),
+    /// fsyncs the file, then waits for the directory fsync started when the entry was created
+    /// (normally done by then). Throws <see cref="IOException"/> when that fails; the partial entry
+    /// is then removed. Cancellation is honoured only before the commit starts.
     /// </summary>
     public async Task CommitAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfNotOpen();
         cancellationToken.ThrowIfCancellationRequested();
         _state = State.Committing;
-        string queuePath = Path.Combine(_spool.QueueDirectory, QueueId);
-        bool renamed = false;
         try
         {
-            await FlushBufferAsync(CancellationToken.None).ConfigureAwait(false);
-            Span<byte> header = stackalloc byte[SpoolEntryFormat.HeaderLength];
-            SpoolEntryFormat.WriteHeader(header, _envelopeLength, _length);
-            RandomAccess.Write(_handle!, header, 0);
+            if (_fileOffset == 0)
+            {
+                // The whole entry is still in the buffer: one write with the final header.
+                SpoolEntryFormat.WriteHeader(_buffer, _envelopeLength, _length);
+                _headerFinished = true;
+                await FlushBufferAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            else
+            {
+                await FlushBufferAsync(CancellationToken.None).ConfigureAwait(false);
+                byte[] header = new byte[SpoolEntryFormat.HeaderLength];
+                SpoolEntryFormat.WriteHeader(header, _envelopeLength, _length);
+                _headerFinished = true;
+                await RandomAccess.WriteAsync(_handle!, header, 0, CancellationToken.None).ConfigureAwait(false);
+            }
             RandomAccess.FlushToDisk(_handle!);
-            _handle!.Dispose();
-            _handle = null;
-            // rename(2) within one file system: the queue entry appears whole or not at all.
-            File.Move(_tmpPath, queuePath);
-            renamed = true;
-            await _spool.QueueSync.SyncAsync().ConfigureAwait(false);
+            await _directorySync.ConfigureAwait(false);
             _state = State.Committed;
             SpoolLog.MessageCommitted(_spool.Logger, QueueId, _length);
         }
@@ -416,7 +483,7 @@ public sealed class SpoolWriter : IAsyncDisposable
         {
             SpoolLog.CommitFailed(_spool.Logger, QueueId, e);
             // Not acknowledged, so the client will send it again: keep no copy that could be delivered twice.
-            Close(renamed ? queuePath : _tmpPath);
+            Close();
             ThrowAsIOException(e);
             throw;
         }
@@ -425,6 +492,8 @@ public sealed class SpoolWriter : IAsyncDisposable
             ReleaseResources();
         }
 
+        // A message from now on: listed, opened, deleted like any other.
+        _spool.EntryEnded(QueueId);
         // Outside the try: whatever a listener does, the entry is committed and stays.
         _spool.OnCommitted(QueueId);
     }
@@ -434,7 +503,7 @@ public sealed class SpoolWriter : IAsyncDisposable
     {
         if (_state is State.Open or State.Committing)
         {
-            Close(_tmpPath);
+            Close();
         }
     }
 
@@ -467,7 +536,7 @@ public sealed class SpoolWriter : IAsyncDisposable
         catch (Exception e)
         {
             SpoolLog.WriteFailed(_spool.Logger, QueueId, e);
-            Close(_tmpPath);
+            Close();
             ThrowAsIOException(e);
             throw;
         }
@@ -493,7 +562,7 @@ public sealed class SpoolWriter : IAsyncDisposable
         catch (Exception e)
         {
             SpoolLog.WriteFailed(_spool.Logger, QueueId, e);
-            Close(_tmpPath);
+            Close();
             ThrowAsIOException(e);
             throw;
         }
@@ -507,19 +576,40 @@ public sealed class SpoolWriter : IAsyncDisposable
         }
     }
 
-    /// <summary>Ends the entry without a message: closes the file, removes <paramref name="path"/>.</summary>
-    private void Close(string path)
+    /// <summary>
+    /// Ends the entry without a message: closes and removes the file. The removal needs no
+    /// directory fsync: should a crash bring the file back, its header is unfinished and recovery
+    /// removes it.
+    /// </summary>
+    private void Close()
     {
         _state = State.Closed;
+        if (_headerFinished && _handle is not null)
+        {
+            // A failed commit may have written the final header: take it back, so that a file a
+            // crash brings back is never taken for a message (best effort, the file is going anyway).
+            try
+            {
+                Span<byte> header = stackalloc byte[SpoolEntryFormat.HeaderLength];
+                SpoolEntryFormat.WriteHeader(header, _envelopeLength, contentLength: null);
+                RandomAccess.Write(_handle, header, 0);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
         ReleaseResources();
+        // The directory fsync started at creation is not awaited any more: observe its outcome.
+        _directorySync.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         try
         {
-            File.Delete(path);
+            File.Delete(_path);
+            _spool.EntryEnded(QueueId);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Recovery removes what is left in tmp/ at the next start.
-            SpoolLog.PartialEntryRemovalFailed(_spool.Logger, path, e);
+            // Stays hidden from readers; recovery removes it at the next start.
+            SpoolLog.PartialEntryRemovalFailed(_spool.Logger, _path, e);
         }
     }
 

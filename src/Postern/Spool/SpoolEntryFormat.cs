@@ -15,8 +15,8 @@ namespace Postern.Spool;
 /// </code>
 /// "POSTERN-SPOOL" is the magic, "1" the format version, E and C are zero-padded decimal lengths
 /// of the envelope JSON and the message. The file length is therefore exactly 48 + E + 1 + C.
-/// While an entry is being written in tmp/, C holds dashes; it becomes digits just before the
-/// file is fsynced and renamed into queue/, so an entry with an unfinished header is never valid.
+/// The file is created in queue/ with C as dashes; C becomes digits just before the file is
+/// fsynced at commit, so an entry with an unfinished header is never valid (<see cref="IsUnfinished"/>).
 /// </summary>
 internal static class SpoolEntryFormat
 {
@@ -52,6 +52,26 @@ internal static class SpoolEntryFormat
             content.Fill((byte)'-');
         }
         destination[HeaderLength - 1] = (byte)'\n';
+    }
+
+    /// <summary>
+    /// True when <paramref name="header"/> (the first bytes of a file, up to <see cref="HeaderLength"/>)
+    /// is that of an entry whose writer never committed: an empty file, a file cut inside the header
+    /// after a correct start, or a well-formed header whose content length is still dashes.
+    /// </summary>
+    public static bool IsUnfinished(ReadOnlySpan<byte> header)
+    {
+        ReadOnlySpan<byte> start = "POSTERN-SPOOL 1 "u8;
+        if (header.Length < HeaderLength)
+        {
+            int n = Math.Min(header.Length, start.Length);
+            return header[..n].SequenceEqual(start[..n]);
+        }
+        return header.StartsWith(start)
+            && TryParseDigits(header.Slice(EnvelopeFieldOffset, EnvelopeDigits), out _)
+            && header[ContentFieldOffset - 1] == (byte)' '
+            && !header.Slice(ContentFieldOffset, ContentDigits).ContainsAnyExcept((byte)'-')
+            && header[HeaderLength - 1] == (byte)'\n';
     }
 
     /// <summary>Parses a header; <paramref name="error"/> says what is wrong when it returns false.</summary>
@@ -95,15 +115,23 @@ internal static class SpoolEntryFormat
     /// <summary>
     /// Reads and checks the header and envelope of an entry file: lengths agree with the file
     /// length, the envelope parses and names <paramref name="queueId"/>. Returns the offset of the
-    /// first message byte.
+    /// first message byte. <paramref name="unfinished"/> is true (and the result false) for an entry
+    /// that was never committed (<see cref="IsUnfinished"/>).
     /// </summary>
-    public static bool TryReadEntry(SafeFileHandle handle, string queueId, out Envelope? envelope, out long contentOffset, out long contentLength, out string? error)
+    public static bool TryReadEntry(SafeFileHandle handle, string queueId, out Envelope? envelope, out long contentOffset, out long contentLength, out string? error, out bool unfinished)
     {
         envelope = null;
         contentOffset = 0;
         long fileLength = RandomAccess.GetLength(handle);
         Span<byte> header = stackalloc byte[HeaderLength];
         int read = ReadFully(handle, header, 0);
+        unfinished = IsUnfinished(header[..read]);
+        if (unfinished)
+        {
+            contentLength = 0;
+            error = "unfinished entry";
+            return false;
+        }
         if (!TryParseHeader(header[..read], out int envelopeLength, out contentLength, out error))
         {
             return false;

@@ -224,6 +224,88 @@ public sealed class MessageSpoolTests : IDisposable
     }
 
     [Fact]
+    public async Task Entry_is_created_in_the_queue_with_an_unfinished_header_until_commit()
+    {
+        await using var spool = new MessageSpool(_dir.Path);
+        string id = spool.NewQueueId();
+        await using SpoolWriter writer = spool.CreateWriter(SpoolSamples.Envelope(id));
+        await writer.WriteAsync(SpoolSamples.Message(100_000, seed: 8)); // past the write buffer: on disk
+        string path = Path.Combine(_dir.Queue, id);
+
+        Assert.True(File.Exists(path));
+        Assert.Equal(new string('-', 20), Encoding.ASCII.GetString(File.ReadAllBytes(path), 27, 20));
+        Assert.Empty(spool.ListQueueIds());
+        Assert.Throws<FileNotFoundException>(() => spool.Open(id));
+
+        await writer.CommitAsync();
+        Assert.Equal("00000000000000100000", Encoding.ASCII.GetString(File.ReadAllBytes(path), 27, 20));
+        Assert.Equal([id], spool.ListQueueIds());
+        Assert.Equal(SpoolSamples.Message(100_000, seed: 8), SpoolSamples.ReadContent(spool, id));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Tmp));
+    }
+
+    [Fact]
+    public async Task Unfinished_entries_left_by_a_crash_are_not_messages_and_recovery_removes_them()
+    {
+        string committed, crashed;
+        await using (var before = new MessageSpool(_dir.Path))
+        {
+            committed = await SpoolSamples.CommitAsync(before, SpoolSamples.Message(10_000, seed: 9));
+            crashed = before.CreateWriter(SpoolSamples.Envelope(before.NewQueueId())).QueueId;
+            SpoolWriter writing = before.CreateWriter(SpoolSamples.Envelope(crashed + "X"));
+            await writing.WriteAsync(SpoolSamples.Message(100_000, seed: 10));
+        }
+        // What a crash can leave besides: a file created but never written, one cut inside the header.
+        string empty = "0EMPTY", cut = "0CUT";
+        File.WriteAllBytes(Path.Combine(_dir.Queue, empty), []);
+        File.WriteAllBytes(Path.Combine(_dir.Queue, cut), "POSTERN-SPOOL 1 00000"u8.ToArray());
+
+        await using var spool = new MessageSpool(_dir.Path);
+        foreach (string id in new[] { crashed, crashed + "X", empty, cut })
+        {
+            Assert.Throws<FileNotFoundException>(() => spool.Open(id));
+        }
+        SpoolRecovery recovery = spool.Recover();
+
+        Assert.Equal(1, recovery.Messages);
+        Assert.Equal(4, recovery.PartialEntriesRemoved);
+        Assert.Equal(0, recovery.CorruptEntriesQuarantined);
+        Assert.Equal([committed], spool.ListQueueIds());
+        Assert.Equal([committed], Directory.EnumerateFiles(_dir.Queue).Select(Path.GetFileName));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir.Corrupt));
+        Assert.Equal(SpoolSamples.Message(10_000, seed: 9), SpoolSamples.ReadContent(spool, committed));
+    }
+
+    [Fact]
+    public async Task Committed_entry_survives_a_new_spool_instance()
+    {
+        string id;
+        await using (var before = new MessageSpool(_dir.Path))
+        {
+            id = await SpoolSamples.CommitAsync(before, SpoolSamples.Message(70_000, seed: 11), chunk: 8192);
+        }
+        await using var after = new MessageSpool(_dir.Path);
+        Assert.Equal(new SpoolRecovery(1, 0), after.Recover());
+        Assert.Equal([id], after.ListQueueIds());
+        Assert.Equal(SpoolSamples.Message(70_000, seed: 11), SpoolSamples.ReadContent(after, id));
+    }
+
+    [Fact]
+    public async Task Delete_leaves_an_entry_being_written_alone()
+    {
+        await using var spool = new MessageSpool(_dir.Path);
+        string id = spool.NewQueueId();
+        await using SpoolWriter writer = spool.CreateWriter(SpoolSamples.Envelope(id));
+        await writer.WriteAsync("x"u8.ToArray());
+
+        await spool.DeleteAsync(id);
+        await writer.CommitAsync();
+
+        Assert.Equal([id], spool.ListQueueIds());
+        Assert.Equal("x"u8.ToArray(), SpoolSamples.ReadContent(spool, id));
+    }
+
+    [Fact]
     public async Task Create_writer_rejects_an_id_that_is_not_a_queue_id()
     {
         await using var spool = new MessageSpool(_dir.Path);

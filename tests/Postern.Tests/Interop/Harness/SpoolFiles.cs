@@ -76,13 +76,45 @@ public static class SpoolFiles
     /// <summary><c>dataDirectory/spool/queue</c>.</summary>
     public static string QueueDirectory(string dataDirectory) => Path.Combine(dataDirectory, "spool", "queue");
 
-    /// <summary>The queue ids in the queue directory, in order.</summary>
+    /// <summary>
+    /// The queue ids of the committed entries in the queue directory, in order. An entry is created
+    /// there when its message starts and is committed when its header's content length is filled
+    /// in (docs/spool.md): files with a header still unfinished (dashes, or shorter than a header)
+    /// are messages being received, not messages, and are left out.
+    /// </summary>
     public static IReadOnlyList<string> ListQueue(string dataDirectory)
     {
         string queue = QueueDirectory(dataDirectory);
         return Directory.Exists(queue)
-            ? Directory.EnumerateFiles(queue).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToList()
+            ? Directory.EnumerateFiles(queue).Where(IsCommitted).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToList()
             : [];
+    }
+
+    private static bool IsCommitted(string path)
+    {
+        var header = new byte[HeaderLength];
+        int read = 0;
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            while (read < header.Length)
+            {
+                int n = stream.Read(header, read, header.Length - read);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                read += n;
+            }
+        }
+        catch (FileNotFoundException)
+        {
+            return false; // removed meanwhile (aborted, or delivered)
+        }
+
+        // "POSTERN-SPOOL 1 EEEEEEEEEE " then the content length, 20 dashes until the commit.
+        return read == HeaderLength && header[HeaderLength - 2] != (byte)'-';
     }
 
     /// <summary>Every entry in the queue, each checked against the format (fails the test on a malformed one).</summary>
