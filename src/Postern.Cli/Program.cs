@@ -6,5 +6,6 @@ var root = new RootCommand("Postern: an SMTP relay gateway that enforces TLS pol
     ServeCommand.Create(),
     CheckConfigCommand.Create(),
     ProbeCommand.Create(),
+    QueueCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Postern.Hosting;
@@ -101,7 +102,11 @@ public sealed class AdminEndpoint : IAsyncDisposable
         // The empty builder reads no ASPNETCORE_* variables or appsettings files, so nothing but
         // the endpoint below can add a binding.
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.Services.AddSingleton(loggers);
+        builder.Logging.AddProvider(new GatewayLoggerProvider(loggers));
+        // Request-by-request and lifetime chatter stays out of the gateway's log; failures do not.
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        // The gateway owns SIGTERM and Ctrl+C; this server stops when the gateway stops it.
+        builder.Services.AddSingleton<IHostLifetime, GatewayOwnedLifetime>();
         builder.Services.AddRoutingCore();
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -204,5 +209,24 @@ public sealed class AdminEndpoint : IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         if (Interlocked.Exchange(ref _disposed, 1) == 0) await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Writes the server's own log lines through the gateway's logger factory.</summary>
+    private sealed class GatewayLoggerProvider(ILoggerFactory loggers) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => loggers.CreateLogger(categoryName);
+
+        public void Dispose()
+        {
+            // The factory belongs to the gateway.
+        }
+    }
+
+    /// <summary>A lifetime that listens to no signals: the gateway's host does that.</summary>
+    private sealed class GatewayOwnedLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
