@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Postern.Spool;
 
 namespace Postern.Hosting;
@@ -64,15 +65,19 @@ public record AdminQueueEntry
 public sealed record AdminQueueEntryDetail : AdminQueueEntry
 {
     /// <summary>When the first delivery attempt started.</summary>
+    [JsonPropertyOrder(1)]
     public DateTimeOffset? FirstAttemptAt { get; init; }
 
     /// <summary>The envelope as spooled: client address, HELO, protocol, listener, connector, TLS facts, DSN parameters.</summary>
+    [JsonPropertyOrder(2)]
     public required Envelope Envelope { get; init; }
 
     /// <summary>The header section (up to the blank line), at most the first 64 KB of the message.</summary>
+    [JsonPropertyOrder(3)]
     public required string Headers { get; init; }
 
     /// <summary>True when no blank line was found in the first 64 KB.</summary>
+    [JsonPropertyOrder(4)]
     public bool HeadersTruncated { get; init; }
 }
 

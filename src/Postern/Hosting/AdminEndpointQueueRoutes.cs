@@ -60,14 +60,14 @@ public sealed class AdminEndpointQueueRoutes : IAdminEndpointRoutes
             TotalSize = entries.Sum(e => e.Size),
             Messages = entries,
         };
-        return TypedResults.Json(listing, AdminEndpointJsonContext.Default.AdminQueueListing);
+        return TypedResults.Json(listing, AdminEndpointJsonContext.Readable.AdminQueueListing);
     }
 
     private IResult Show(string queueId)
     {
         if (!IsQueued(queueId) || Read(queueId, _time.GetUtcNow(), detail: true) is not AdminQueueEntryDetail entry)
             return NotQueued(queueId);
-        return TypedResults.Json(entry, AdminEndpointJsonContext.Default.AdminQueueEntryDetail);
+        return TypedResults.Json(entry, AdminEndpointJsonContext.Readable.AdminQueueEntryDetail);
     }
 
     private IResult Retry(string queueId)
@@ -76,7 +76,7 @@ public sealed class AdminEndpointQueueRoutes : IAdminEndpointRoutes
         if (_scheduler is null) return Held();
         if (!_scheduler.RetryNow(queueId)) return NotQueued(queueId);
         AdminEndpointLog.RetryRequested(_logger, queueId);
-        return TypedResults.Json(new AdminRetryResult(1), AdminEndpointJsonContext.Default.AdminRetryResult);
+        return TypedResults.Json(new AdminRetryResult(1), AdminEndpointJsonContext.Readable.AdminRetryResult);
     }
 
     private IResult RetryAll()
@@ -84,7 +84,7 @@ public sealed class AdminEndpointQueueRoutes : IAdminEndpointRoutes
         if (_scheduler is null) return Held();
         int count = _scheduler.RetryAll();
         AdminEndpointLog.RetryAllRequested(_logger, count);
-        return TypedResults.Json(new AdminRetryResult(count), AdminEndpointJsonContext.Default.AdminRetryResult);
+        return TypedResults.Json(new AdminRetryResult(count), AdminEndpointJsonContext.Readable.AdminRetryResult);
     }
 
     private async Task<IResult> DeleteAsync(string queueId)
@@ -100,7 +100,7 @@ public sealed class AdminEndpointQueueRoutes : IAdminEndpointRoutes
             await _spool.DeleteAsync(queueId).ConfigureAwait(false);
         }
         AdminEndpointLog.DeletedByAdministrator(_logger, queueId);
-        return TypedResults.Json(new AdminDeleteResult(1), AdminEndpointJsonContext.Default.AdminDeleteResult);
+        return TypedResults.Json(new AdminDeleteResult(1), AdminEndpointJsonContext.Readable.AdminDeleteResult);
     }
 
     /// <summary>Only a well-formed id reaches the file system, so a path in the URL cannot.</summary>
@@ -154,15 +154,32 @@ public sealed class AdminEndpointQueueRoutes : IAdminEndpointRoutes
         {
             return new AdminQueueEntry
             {
-                Id = queueId, Sender = envelope.Sender, Size = size, ReceivedAt = envelope.ReceivedAt, AgeSeconds = age,
-                State = queueState, Attempts = attempts, NextAttemptAt = due ?? earliest, Recipients = recipients,
+                Id = queueId,
+                Sender = envelope.Sender,
+                Size = size,
+                ReceivedAt = envelope.ReceivedAt,
+                AgeSeconds = age,
+                State = queueState,
+                Attempts = attempts,
+                NextAttemptAt = due ?? earliest,
+                Recipients = recipients,
             };
         }
         return new AdminQueueEntryDetail
         {
-            Id = queueId, Sender = envelope.Sender, Size = size, ReceivedAt = envelope.ReceivedAt, AgeSeconds = age,
-            State = queueState, Attempts = attempts, NextAttemptAt = due ?? earliest, Recipients = recipients,
-            FirstAttemptAt = state.FirstAttemptAt, Envelope = envelope, Headers = headers, HeadersTruncated = truncated,
+            Id = queueId,
+            Sender = envelope.Sender,
+            Size = size,
+            ReceivedAt = envelope.ReceivedAt,
+            AgeSeconds = age,
+            State = queueState,
+            Attempts = attempts,
+            NextAttemptAt = due ?? earliest,
+            Recipients = recipients,
+            FirstAttemptAt = state.FirstAttemptAt,
+            Envelope = envelope,
+            Headers = headers,
+            HeadersTruncated = truncated,
         };
     }
 
