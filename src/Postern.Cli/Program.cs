@@ -11,5 +11,6 @@ var root = new Command("postern", "Postern: an SMTP relay gateway that enforces 
     ServeCommand.Create(),
     CheckConfigCommand.Create(),
     ProbeCommand.Create(),
+    QueueCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -22,6 +22,7 @@ public sealed class PosternGateway : IAsyncDisposable
     private GatewaySnapshot _snapshot;
     private QueueScheduler? _scheduler;
     private DeliveryAgent? _agent;
+    private AdminEndpoint? _admin;
 
     private PosternGateway(GatewaySnapshot snapshot, ILoggerFactory loggers, ILogger logger)
     {
@@ -41,6 +42,9 @@ public sealed class PosternGateway : IAsyncDisposable
 
     /// <summary>The delivering side; null while <c>gateway.queue.hold</c> is true.</summary>
     public QueueScheduler? Scheduler => _scheduler;
+
+    /// <summary>The admin endpoint (<c>gateway.admin</c>); null when not configured.</summary>
+    public AdminEndpoint? AdminEndpoint => _admin;
 
     /// <summary>The endpoints actually bound, in configuration order.</summary>
     public IReadOnlyList<IPEndPoint> Endpoints => _listeners.Select(l => l.LocalEndPoint).ToArray();
@@ -76,6 +80,8 @@ public sealed class PosternGateway : IAsyncDisposable
                 smtp.Start();
                 instance._listeners.Add(smtp);
             }
+            if (gateway.Admin is { } admin)
+                instance._admin = await AdminEndpoint.StartAsync(admin.Endpoint, [new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin"))], loggers, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -168,6 +174,7 @@ public sealed class PosternGateway : IAsyncDisposable
     public async Task StopAsync()
     {
         GatewayLog.Stopping(_logger);
+        if (_admin is not null) await _admin.DisposeAsync().ConfigureAwait(false);
         TimeSpan grace = TimeSpan.FromSeconds(_snapshot.Receiving.Limits.ShutdownGraceSeconds);
         await Task.WhenAll(_listeners.Select(l => l.StopAsync(grace))).ConfigureAwait(false);
         if (_scheduler is not null) await _scheduler.StopAsync(grace).ConfigureAwait(false);
