@@ -43,6 +43,44 @@ internal static class CheckConfigCommand
                 errors++;
             }
         }
+        // Outbound client certificates and extra roots are loaded the same way delivery will load them.
+        for (int o = 0; o < configuration.Organizations.Count; o++)
+        {
+            OrganizationSettings organization = configuration.Organizations[o];
+            for (int c = 0; c < organization.OutboundConnectors.Count; c++)
+            {
+                OutboundConnectorSettings connector = organization.OutboundConnectors[c];
+                string path = $"$.organizations[{o}].outboundConnectors[{c}]";
+                if (connector.ClientCertificate is { } client)
+                {
+                    try
+                    {
+                        CertificateLoader.Load(new CertificateSource(client.CertificateFile, client.KeyFile, client.Password, organization.Name, $"{path}.clientCertificate"));
+                    }
+                    catch (CertificateLoadException e)
+                    {
+                        Console.Error.WriteLine($"error: {e.Message}");
+                        errors++;
+                    }
+                }
+                for (int r = 0; r < connector.TrustedRoots.Count; r++)
+                {
+                    if (!HoldsCertificates(connector.TrustedRoots[r]))
+                    {
+                        Console.Error.WriteLine($"error: {path}.trustedRoots[{r}]: {connector.TrustedRoots[r]} holds no PEM certificate");
+                        errors++;
+                    }
+                }
+            }
+        }
+        for (int r = 0; r < configuration.Gateway.Trust.AdditionalRoots.Count; r++)
+        {
+            if (!HoldsCertificates(configuration.Gateway.Trust.AdditionalRoots[r]))
+            {
+                Console.Error.WriteLine($"error: $.gateway.trust.additionalRoots[{r}]: {configuration.Gateway.Trust.AdditionalRoots[r]} holds no PEM certificate");
+                errors++;
+            }
+        }
         if (errors > 0)
         {
             Console.Error.WriteLine($"{errors} error(s); the configuration cannot be used.");
@@ -61,5 +99,19 @@ internal static class CheckConfigCommand
             ? "The embedded default configuration is valid."
             : $"{file.FullName}: valid ({configuration.Gateway.Listeners.Count} listener(s), {configuration.Organizations.Count} organization(s), {loaded.Count} certificate(s)).");
         return 0;
+    }
+
+    private static bool HoldsCertificates(string file)
+    {
+        try
+        {
+            var bundle = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            bundle.ImportFromPemFile(file);
+            return bundle.Count > 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            return false;
+        }
     }
 }

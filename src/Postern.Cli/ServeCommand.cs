@@ -53,7 +53,7 @@ internal static class ServeCommand
         {
             holder.Gateway = await PosternGateway.StartAsync(configuration, loggers, cancellation);
         }
-        catch (Exception e) when (e is CertificateLoadException or TlsSettingsException or InvalidOperationException or IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException or FormatException)
+        catch (Exception e) when (e is CertificateLoadException or TlsSettingsException or System.Security.Cryptography.CryptographicException or InvalidOperationException or IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException or FormatException)
         {
             Console.Error.WriteLine($"postern: cannot start: {e.Message}");
             if (e is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse })

@@ -305,6 +305,7 @@ public static class ConfigurationValidator
             var outboundNames = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
             var recipientDomains = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
             var clientCertificatesRequested = gateway.Listeners.Any(static l => l.RequestClientCertificate && l.Security != ListenerSecurity.None);
+            _noTrustRoot = !gateway.Trust.UseSystemStore && gateway.Trust.AdditionalRoots.Count == 0;
             for (var o = 0; o < organizations.Count; o++)
             {
                 var organization = organizations[o];
@@ -389,6 +390,8 @@ public static class ConfigurationValidator
             }
         }
 
+        private bool _noTrustRoot;
+
         private void Inbound(InboundConnectorSettings connector, string path, Dictionary<string, string> names, bool clientCertificatesRequested)
         {
             UniqueName(connector.Name, path, names, "inbound");
@@ -419,6 +422,12 @@ public static class ConfigurationValidator
                 {
                     Warning($"{path}.tlsSenderCertificateName",
                         "no listener has requestClientCertificate: true with TLS, so no client certificate is ever presented");
+                }
+                if (_noTrustRoot)
+                {
+                    // An untrusted certificate identifies no one: with no root at all, no client can ever match.
+                    Warning($"{path}.tlsSenderCertificateName",
+                        "no trust root is configured (trust.useSystemStore is false and trust.additionalRoots is empty), so no certificate can ever satisfy this name");
                 }
             }
             if (connector.RestrictDomainsToCertificate && string.IsNullOrEmpty(certificateName))

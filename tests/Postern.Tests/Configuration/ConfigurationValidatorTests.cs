@@ -513,6 +513,16 @@ public sealed class ConfigurationValidatorTests : IDisposable
             "$.organizations[0].inboundConnectors[0].tlsSenderCertificateName");
 
     [Fact]
+    public void TlsSenderCertificateName_ThatNoTrustRootCouldSatisfy_IsAWarning()
+    {
+        var configuration = WithClientCertificates(WithInbound(Inbound with { RequireTls = true, TlsSenderCertificateName = "mail.contoso.example" }), _directory.CreateFile("gw.pem"));
+        configuration = configuration with { Gateway = configuration.Gateway with { Trust = new TrustSettings { UseSystemStore = false } } };
+        var problems = Validate(configuration);
+        Assert.All(problems, p => Assert.True(p.IsWarning, p.ToString()));
+        Assert.Contains(problems, p => p.Path == "$.organizations[0].inboundConnectors[0].tlsSenderCertificateName" && p.Message.Contains("no certificate can ever satisfy", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void TlsSenderCertificateName_WithoutAnyListenerRequestingClientCertificates_IsAWarning() =>
         AssertSingleWarning(
             WithInbound(Inbound with { RequireTls = true, TlsSenderCertificateName = "mail.contoso.example" }),
