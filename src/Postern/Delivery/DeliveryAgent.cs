@@ -138,6 +138,12 @@ public sealed class DeliveryAgent : IAsyncDisposable
                 return new HostResult(null, mta, null, $"{where}: {status} {refusal}", reply);
             }
             if (tls is null && noTls is not null) DeliveryLog.PlainText(_logger, job.QueueId, where, noTls);
+            if (tls is not null)
+            {
+                // RFC 3207 4.2: after the handshake the client starts over with EHLO, and only the new capabilities count.
+                SmtpReply again = await connection.HelloAsync(_hostName, cancellationToken).ConfigureAwait(false);
+                if (!again.IsPositive) return await LeaveAsync(connection, mta, $"{where}: EHLO after STARTTLS {again}", RecordedReply.FromReply(again));
+            }
 
             HostResult result = await TransactAsync(job, connection, host, tls, open, cancellationToken).ConfigureAwait(false);
             connection = null; // TransactAsync keeps or closes it
