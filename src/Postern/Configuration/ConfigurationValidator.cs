@@ -55,6 +55,10 @@ public static class ConfigurationValidator
             Tls(gateway.Tls, $"{G}.tls");
             Trust(gateway.Trust, $"{G}.trust");
             Dns(gateway.Dns, $"{G}.dns");
+            if (gateway.DefaultOutbound.SourceAddress is { } source && !System.Net.IPAddress.TryParse(source, out _))
+            {
+                Error($"{G}.defaultOutbound.sourceAddress", $"\"{source}\" is not an IPv4 or IPv6 address");
+            }
             if (gateway.Admin is { } admin)
             {
                 AdminEndpoint(admin.Endpoint, $"{G}.admin.endpoint");
@@ -271,6 +275,8 @@ public static class ConfigurationValidator
             Positive(queue.DelayWarningHours, $"{path}.delayWarningHours");
             Positive(queue.MinimumBackoffSeconds, $"{path}.minimumBackoffSeconds");
             Positive(queue.MaximumBackoffSeconds, $"{path}.maximumBackoffSeconds");
+            Positive(queue.MaxConcurrentDeliveries, $"{path}.maxConcurrentDeliveries");
+            Positive(queue.MaxConcurrentDeliveriesPerDestination, $"{path}.maxConcurrentDeliveriesPerDestination");
             if (queue.MinimumBackoffSeconds > queue.MaximumBackoffSeconds)
             {
                 Error($"{path}.minimumBackoffSeconds", $"greater than maximumBackoffSeconds ({queue.MaximumBackoffSeconds})");

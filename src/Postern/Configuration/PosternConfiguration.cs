@@ -73,6 +73,8 @@ public enum TlsLevel { None, Opportunistic, EncryptionOnly, CertificateValidatio
 public sealed record DefaultOutboundSettings
 {
     public TlsLevel TlsSettings { get; init; } = TlsLevel.Opportunistic;
+    /// <summary>Local address outbound connections are made from (as Postfix smtp_bind_address); null: the system chooses.</summary>
+    public string? SourceAddress { get; init; }
 }
 
 public sealed record AdminSettings

@@ -138,7 +138,8 @@ public sealed class PosternGateway : IAsyncDisposable
     {
         GatewaySettings gateway = configuration.Gateway;
         _agent = new DeliveryAgent(hostName, new MxResolver(gateway.Dns), route => _snapshot.TrustFor(route), route => _snapshot.ClientCertificateFor(route),
-            new SmtpClientLimits(), _loggers.CreateLogger("Postern.Smtp"));
+            new SmtpClientLimits(), _loggers.CreateLogger("Postern.Smtp"),
+            gateway.DefaultOutbound.SourceAddress is { } source ? IPAddress.Parse(source) : null);
         _scheduler = new QueueScheduler(_snapshot.Receiving.Spool, _agent, () => _snapshot.Router, new RetrySchedule(gateway.Queue),
             new DeliveryStatusNotificationBuilder(hostName, TimeProvider.System, _loggers.CreateLogger<DeliveryStatusNotificationBuilder>()), hostName,
             new SchedulerLimits { ConcurrentDeliveries = gateway.Queue.MaxConcurrentDeliveries, ConcurrentDeliveriesPerDestination = gateway.Queue.MaxConcurrentDeliveriesPerDestination },
