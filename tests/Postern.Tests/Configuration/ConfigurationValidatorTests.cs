@@ -512,6 +512,17 @@ public sealed class ConfigurationValidatorTests : IDisposable
             WithClientCertificates(WithInbound(Inbound with { RequireTls = true, TlsSenderCertificateName = name }), _directory.CreateFile("gw.pem")),
             "$.organizations[0].inboundConnectors[0].tlsSenderCertificateName");
 
+    [Theory]
+    [InlineData("192.0.2.10", true)]
+    [InlineData("2001:db8::10", true)]
+    [InlineData("mail.example", false)]
+    public void DefaultOutboundSourceAddress_MustBeAnAddress(string address, bool valid)
+    {
+        var configuration = WithGateway(g => g with { DefaultOutbound = new DefaultOutboundSettings { SourceAddress = address } });
+        if (valid) AssertClean(configuration);
+        else AssertSingleError(configuration, "$.gateway.defaultOutbound.sourceAddress");
+    }
+
     [Fact]
     public void TlsSenderCertificateName_ThatNoTrustRootCouldSatisfy_IsAWarning()
     {
