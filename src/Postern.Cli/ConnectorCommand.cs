@@ -71,7 +71,7 @@ internal static class ConnectorCommand
             return 130;
         }
 
-        if (settings.Json) output.WriteLine(JsonSerializer.Serialize(report, ConnectorValidationJsonContext.Default.ConnectorValidationReport));
+        if (settings.Json) output.WriteLine(JsonSerializer.Serialize(report, ConnectorValidationJsonContext.Readable.ConnectorValidationReport));
         else Write(report, output, colour);
         return report.Passed ? 0 : 1;
     }
@@ -86,7 +86,7 @@ internal static class ConnectorCommand
         foreach (HostValidation host in report.Hosts)
         {
             output.WriteLine();
-            output.WriteLine($"host {host.Host} port {host.Port}{(host.Addresses.Count > 0 ? $" [{string.Join(", ", host.Addresses)}]" : "")}");
+            output.WriteLine($"host {host.Host} port {host.Port}{(host.Addresses.Count > 0 ? $" ({string.Join(", ", host.Addresses)})" : "")}");
             foreach (ValidationStep step in host.Steps)
                 output.WriteLine($"  {Mark(step.Passed, colour)} {step.Name,-12} {step.Detail}");
             if (host.Certificate is { } c)

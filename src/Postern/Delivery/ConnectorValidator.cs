@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using Postern.Configuration;
 using Postern.Hosting;
@@ -81,7 +83,14 @@ public sealed record HostValidation
 /// <summary>Source-generated JSON for <see cref="ConnectorValidationReport"/>.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(ConnectorValidationReport))]
-public sealed partial class ConnectorValidationJsonContext : JsonSerializerContext;
+public sealed partial class ConnectorValidationJsonContext : JsonSerializerContext
+{
+    /// <summary>As <see cref="Default"/>, without escaping quotes, '&lt;', '+' and non-ASCII text: read by people and programs, never embedded in HTML.</summary>
+    public static ConnectorValidationJsonContext Readable => s_readable ??= new(new JsonSerializerOptions(Default!.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+
+    // Lazy: static initializers of the generated half of this class may run after ours.
+    private static ConnectorValidationJsonContext? s_readable;
+}
 
 /// <summary>A configuration problem that stops validation before any connection (exit 2).</summary>
 public sealed class ConnectorValidationException(string message) : Exception(message);
