@@ -12,5 +12,6 @@ var root = new Command("postern", "Postern: an SMTP relay gateway that enforces 
     CheckConfigCommand.Create(),
     ProbeCommand.Create(),
     QueueCommand.Create(),
+    ConnectorCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

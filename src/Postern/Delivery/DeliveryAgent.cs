@@ -191,11 +191,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
             return (null, null, "", "STARTTLS not offered");
         }
 
-        var options = new SmtpTlsClientOptions
-        {
-            ServerName = IPAddress.TryParse(host.Name, out _) ? null : host.Name,
-            ClientCertificate = _clientCertificate(route),
-        };
+        SmtpTlsClientOptions options = TlsOptions(host, _clientCertificate(route));
         SmtpReply started;
         try
         {
@@ -215,10 +211,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
         }
 
         TlsHandshakeResult tls = connection.Tls;
-        var expected = new List<string> { route.TlsDomain ?? host.Name };
-        TlsPolicyVerdict verdict = new TlsPolicyEvaluator(_trust(route)).Evaluate(level, tls, null, expected);
-        string? problem = verdict.Passed ? null : verdict.Reason;
-        if (problem is null && route.CertificateFingerprints.Count > 0 && required) problem = CheckPins(tls, route.CertificateFingerprints);
+        (TlsPolicyVerdict verdict, string? problem) = CheckCertificate(route, host, tls, _trust(route));
         if (problem is not null)
         {
             if (enforce) return (tls, $"{problem} ({Policy(route)})", verdict.DeferralStatus ?? "4.7.5", null);
@@ -236,11 +229,35 @@ public sealed class DeliveryAgent : IAsyncDisposable
         return new TlsPolicyEvaluator(trust).VerifyChain(tls).IsTrusted ? "Trusted" : "Untrusted";
     }
 
-    private static string Policy(DeliveryRoute route) =>
+    /// <summary>The TLS client options of an attempt to a host: SNI is the host name (never an address literal).</summary>
+    internal static SmtpTlsClientOptions TlsOptions(MxHost host, SslStreamCertificateContext? clientCertificate) => new()
+    {
+        ServerName = IPAddress.TryParse(host.Name, out _) ? null : host.Name,
+        ClientCertificate = clientCertificate,
+    };
+
+    /// <summary>The name a DomainValidation certificate must match: the route's tlsDomain, else the host name.</summary>
+    internal static string ExpectedName(DeliveryRoute route, MxHost host) => route.TlsDomain ?? host.Name;
+
+    /// <summary>
+    /// The route's demands on an established TLS session: its level's verdict under the trust policy
+    /// with the expected name, then the pinned fingerprints when the level requires TLS. The problem
+    /// is null when the session is acceptable.
+    /// </summary>
+    internal static (TlsPolicyVerdict Verdict, string? Problem) CheckCertificate(DeliveryRoute route, MxHost host, TlsHandshakeResult tls, TrustPolicy trust)
+    {
+        bool required = route.TlsLevel >= TlsLevel.EncryptionOnly;
+        TlsPolicyVerdict verdict = new TlsPolicyEvaluator(trust).Evaluate(route.TlsLevel, tls, null, [ExpectedName(route, host)]);
+        string? problem = verdict.Passed ? null : verdict.Reason;
+        if (problem is null && route.CertificateFingerprints.Count > 0 && required) problem = CheckPins(tls, route.CertificateFingerprints);
+        return (verdict, problem);
+    }
+
+    internal static string Policy(DeliveryRoute route) =>
         route.Connector is null ? $"defaultOutbound ({route.TlsLevel})" : $"connector \"{route.Connector}\" ({route.TlsLevel})";
 
     /// <summary>Pinning: the SHA-256 of the certificate or of its public key must be one of the configured values.</summary>
-    private static string? CheckPins(TlsHandshakeResult tls, IReadOnlyList<string> pins)
+    internal static string? CheckPins(TlsHandshakeResult tls, IReadOnlyList<string> pins)
     {
         if (tls.Leaf is not { } leaf) return "the server presented no certificate to check against the pinned fingerprints";
         string certificate = Convert.ToHexString(SHA256.HashData(leaf.RawData));
