@@ -30,8 +30,14 @@ using (var gate = new SemaphoreSlim(64))
                 string id = spool.NewQueueId();
                 var envelope = new Envelope
                 {
-                    QueueId = id, Sender = "a@example.org", Recipients = [new EnvelopeRecipient { Address = $"b{id}@example.net" }],
-                    ClientAddress = "127.0.0.1", HeloName = "bench", Protocol = "ESMTP", Listener = "127.0.0.1:25", ReceivedAt = now,
+                    QueueId = id,
+                    Sender = "a@example.org",
+                    Recipients = [new EnvelopeRecipient { Address = $"b{id}@example.net" }],
+                    ClientAddress = "127.0.0.1",
+                    HeloName = "bench",
+                    Protocol = "ESMTP",
+                    Listener = "127.0.0.1:25",
+                    ReceivedAt = now,
                 };
                 await using (SpoolWriter writer = spool.CreateWriter(envelope))
                 {
@@ -41,7 +47,9 @@ using (var gate = new SemaphoreSlim(64))
                 DeliveryState state = DeliveryState.CreatePending(envelope);
                 state = state.WithRecipient(0, state.Recipients[0] with
                 {
-                    Status = RecipientStatus.Deferred, Attempts = 3, NextAttemptAt = now.AddDays(1),
+                    Status = RecipientStatus.Deferred,
+                    Attempts = 3,
+                    NextAttemptAt = now.AddDays(1),
                     LastReply = RecordedReply.Local(451, new Postern.Smtp.EnhancedStatusCode(4, 4, 1), "connection refused"),
                 });
                 await spool.DeliveryStates.SaveAsync(state);

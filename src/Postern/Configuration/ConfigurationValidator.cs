@@ -456,6 +456,10 @@ public static class ConfigurationValidator
 
         private void Outbound(OutboundConnectorSettings connector, string path, Dictionary<string, string> names, Dictionary<string, string> recipientDomains)
         {
+            if (connector.PlaintextFallback && connector.TlsSettings != TlsLevel.Opportunistic)
+            {
+                Warning($"{path}.plaintextFallback", $"ignored: only Opportunistic falls back to plain text, and this connector is {connector.TlsSettings}");
+            }
             UniqueName(connector.Name, path, names, "outbound");
             for (var i = 0; i < connector.RecipientDomains.Count; i++)
             {

@@ -73,6 +73,8 @@ public enum TlsLevel { None, Opportunistic, EncryptionOnly, CertificateValidatio
 public sealed record DefaultOutboundSettings
 {
     public TlsLevel TlsSettings { get; init; } = TlsLevel.Opportunistic;
+    /// <summary>Opportunistic only: after a failed TLS handshake, deliver in plain text on a new connection (logged).</summary>
+    public bool PlaintextFallback { get; init; }
     /// <summary>Local address outbound connections are made from (as Postfix smtp_bind_address); null: the system chooses.</summary>
     public string? SourceAddress { get; init; }
 }
@@ -166,4 +168,6 @@ public sealed record OutboundConnectorSettings
     public IReadOnlyList<string> TrustedRoots { get; init; } = [];
     public CertificateSettings? ClientCertificate { get; init; }
     public bool TestMode { get; init; }
+    /// <summary>Opportunistic only: after a failed TLS handshake, deliver in plain text on a new connection (logged).</summary>
+    public bool PlaintextFallback { get; init; }
 }

@@ -112,7 +112,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
     }
 
     /// <summary>One host: connect, greet, apply the TLS level, then the transaction. Outcomes null: try the next host.</summary>
-    private async Task<HostResult> TryHostAsync(DeliveryJob job, MxHost host, IPAddress address, Func<SpoolMessage> open, CancellationToken cancellationToken)
+    private async Task<HostResult> TryHostAsync(DeliveryJob job, MxHost host, IPAddress address, Func<SpoolMessage> open, CancellationToken cancellationToken, bool plaintext = false)
     {
         DeliveryRoute route = job.Route;
         int port = host.Port ?? 25;
@@ -127,7 +127,17 @@ public sealed class DeliveryAgent : IAsyncDisposable
             SmtpReply hello = await connection.HelloAsync(_hostName, cancellationToken).ConfigureAwait(false);
             if (!hello.IsPositive) return await LeaveAsync(connection, mta, $"{where}: EHLO {hello}", RecordedReply.FromReply(hello));
 
-            (TlsHandshakeResult? tls, string? refusal, string status, string? noTls) = await NegotiateTlsAsync(connection, route, host, where, cancellationToken).ConfigureAwait(false);
+            (TlsHandshakeResult? tls, string? refusal, string status, string? noTls) = plaintext
+                ? (null, null, "", "plaintext fallback after a failed TLS handshake")
+                : await NegotiateTlsAsync(connection, route, host, where, cancellationToken).ConfigureAwait(false);
+            if (refusal is not null && tls is null && status == "4.7.5" && route.TlsLevel == TlsLevel.Opportunistic && route.PlaintextFallback)
+            {
+                // Opportunistic with plaintextFallback: a failed handshake is retried in plain text on a new connection (logged).
+                DeliveryLog.TlsRefused(_logger, job.QueueId, where, route.Connector ?? "", refusal);
+                await connection.DisposeAsync().ConfigureAwait(false);
+                connection = null;
+                return await TryHostAsync(job, host, address, open, cancellationToken, plaintext: true).ConfigureAwait(false);
+            }
             if (refusal is not null)
             {
                 var reply = RecordedReply.Local(454, EnhancedStatusCode.Parse(status), refusal);

@@ -24,6 +24,8 @@ public sealed record DeliveryRoute
     public IReadOnlyList<string> TrustedRoots { get; init; } = [];
     public CertificateSettings? ClientCertificate { get; init; }
     public bool TestMode { get; init; }
+    /// <summary>Opportunistic only: after a failed TLS handshake, try again in plain text on a new connection.</summary>
+    public bool PlaintextFallback { get; init; }
 
     /// <summary>
     /// Recipients with equal keys can share one connection and one transaction: same next hop and
@@ -45,10 +47,12 @@ public sealed class OutboundRouter
     private readonly List<(string Pattern, OrganizationSettings Organization, OutboundConnectorSettings Connector)> _wildcards = [];
     private readonly Dictionary<string, (OrganizationSettings Organization, OutboundConnectorSettings Connector)> _acceptedDomains = new(StringComparer.OrdinalIgnoreCase);
     private readonly TlsLevel _defaultLevel;
+    private readonly bool _defaultFallback;
 
     public OutboundRouter(PosternConfiguration configuration)
     {
         _defaultLevel = configuration.Gateway.DefaultOutbound.TlsSettings;
+        _defaultFallback = configuration.Gateway.DefaultOutbound.PlaintextFallback;
         foreach (OrganizationSettings organization in configuration.Organizations)
         {
             foreach (OutboundConnectorSettings connector in organization.OutboundConnectors)
@@ -79,7 +83,7 @@ public sealed class OutboundRouter
         {
             if (pattern == "*" || CertificateNames.MatchesPattern(pattern, domain)) return FromConnector(domain, organization, connector);
         }
-        return new DeliveryRoute { Domain = domain, TlsLevel = _defaultLevel };
+        return new DeliveryRoute { Domain = domain, TlsLevel = _defaultLevel, PlaintextFallback = _defaultFallback };
     }
 
     private static DeliveryRoute FromConnector(string domain, OrganizationSettings organization, OutboundConnectorSettings connector) => new()
@@ -94,6 +98,7 @@ public sealed class OutboundRouter
         TrustedRoots = connector.TrustedRoots,
         ClientCertificate = connector.ClientCertificate,
         TestMode = connector.TestMode,
+        PlaintextFallback = connector.PlaintextFallback,
     };
 
     private static string Normalize(string domain) => domain.Trim().TrimEnd('.').ToLowerInvariant();

@@ -164,6 +164,30 @@ public sealed class DeliveryAgentTlsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Opportunistic_with_plaintext_fallback_retries_a_failed_handshake_in_plain_text_on_a_new_connection()
+    {
+        await using FakeSmtpServer server = Serve(Partner(), customize: o => o with { BreakHandshake = true });
+        DeliveryAttemptResult result = await _harness.DeliverAsync(DeliveryAgentHarness.Route(server, TlsLevel.Opportunistic) with { PlaintextFallback = true });
+        Assert.Equal(RecipientOutcomeKind.Delivered, Assert.Single(result.Outcomes).Kind);
+        Assert.Equal(2, server.Connections);
+        Assert.False(Assert.Single(server.Transactions).Encrypted);
+    }
+
+    [Theory]
+    [InlineData(TlsLevel.Opportunistic, false)]
+    [InlineData(TlsLevel.EncryptionOnly, true)]
+    public async Task Without_the_fallback_or_at_a_level_that_requires_tls_a_failed_handshake_sends_nothing(TlsLevel level, bool fallback)
+    {
+        await using FakeSmtpServer server = Serve(Partner(), customize: o => o with { BreakHandshake = true });
+        DeliveryAttemptResult result = await _harness.DeliverAsync(DeliveryAgentHarness.Route(server, level) with { PlaintextFallback = fallback });
+        RecipientOutcome outcome = Assert.Single(result.Outcomes);
+        Assert.Equal(RecipientOutcomeKind.Deferred, outcome.Kind);
+        Assert.Equal("4.7.5", outcome.Reply.EnhancedStatus);
+        Assert.Equal(1, server.Connections);
+        Assert.False(server.ReceivedMail);
+    }
+
+    [Fact]
     public async Task A_connection_closed_after_the_banner_defers_every_recipient()
     {
         await using FakeSmtpServer server = Serve(Partner(), customize: o => o with { CloseAfterBanner = true });
