@@ -223,9 +223,17 @@ public sealed class StoryTests(InteropEnvironment environment)
         Assert.Equal("ESMTP", stored.Protocol);
     }
 
-    /// <summary>The server line starting with <paramref name="prefix"/>; fails with the transcript when there is none.</summary>
+    /// <summary>
+    /// The server line starting with <paramref name="prefix"/>; fails with the transcript when there is none.
+    /// Reads the transcript itself: swaks marks replies it takes as errors <c>&lt;**</c> (plain) and
+    /// <c>&lt;~*</c> (TLS), which <see cref="SwaksResult.ServerLines"/> leaves out or keeps with the star.
+    /// </summary>
     private static string Reply(SwaksResult result, string prefix) =>
-        result.ServerLines.FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal))
+        result.Transcript.Split('\n')
+            .Select(l => l.TrimEnd('\r').TrimStart())
+            .Where(l => l.StartsWith("<-", StringComparison.Ordinal) || l.StartsWith("<~", StringComparison.Ordinal) || l.StartsWith("<*", StringComparison.Ordinal))
+            .Select(l => l[2..].TrimStart('*').TrimStart())
+            .FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal))
             ?? throw new Xunit.Sdk.XunitException($"no reply starting with '{prefix}':\n{result.Transcript}");
 
     private static void ReplaceFile(string path, string text)
