@@ -74,6 +74,10 @@ public sealed class StoryTests(InteropEnvironment environment)
         await contoso.WaitForMaillogAsync(new Regex(@"Verified TLS connection established to 127\.0\.0\.10\[127\.0\.0\.10\]:25"), DeliveryTimeout);
         await contoso.WaitForMaillogAsync(new Regex(@"to=<bob@fabrikam\.example>.*status=sent \(250 "), DeliveryTimeout);
         await WaitForEmptyQueueAsync(story);
+
+        // The gateway attributes the message to the Partner connector and delivers it by the OnPremises one.
+        await story.Postern.WaitForOutputAsync(new Regex(@"queued from=alice@contoso\.example .*connector=""From Contoso"""), TimeSpan.FromSeconds(5));
+        await story.Postern.WaitForOutputAsync(new Regex(@"to=<bob@fabrikam\.example> connector=""To Fabrikam servers"" .*status=Delivered \(250 "), TimeSpan.FromSeconds(5));
     }
 
     [InteropFact]
@@ -178,6 +182,8 @@ public sealed class StoryTests(InteropEnvironment environment)
         Assert.Matches(@"Received: from mail\.fabrikam\.example \(unknown \[127\.0\.0\.11\]\)[\s\S]*?by mx\.gateway\.example \(Postern\) with ESMTPS id", delivered);
         Assert.Matches(@"Received: from mx\.gateway\.example \(unknown \[127\.0\.0\.\d+\]\)\s+\(using TLSv1\.[23][\s\S]*?by mail\.contoso\.example \(Postfix\) with ESMTPS id", delivered);
         await WaitForEmptyQueueAsync(story);
+        await story.Postern.WaitForOutputAsync(new Regex(@"queued from=bob@fabrikam\.example .*connector=""From Fabrikam servers"""), TimeSpan.FromSeconds(5));
+        await story.Postern.WaitForOutputAsync(new Regex(@"to=<alice@contoso\.example> connector=""To Contoso"" .*status=Delivered \(250 "), TimeSpan.FromSeconds(5));
 
         var stranger = await Swaks.SendAsync(new SwaksOptions(GatewayAddress, 25, "eve@stranger.example", ["alice@contoso.example"])
         {
@@ -214,6 +220,7 @@ public sealed class StoryTests(InteropEnvironment environment)
         Assert.Same(postern, story.Postern);
         var stored = Assert.Single(SpoolFiles.ReadQueue(story.DataDirectory));
         Assert.Equal("ESMTP", stored.Protocol);
+        Assert.Equal("From Contoso", stored.Envelope.GetProperty("connector").GetString());
     }
 
     /// <summary>
