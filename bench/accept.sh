@@ -139,7 +139,7 @@ openssl x509 -req -in "$C/server.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcrea
 cat "$C/server.pem" "$C/ca.pem" >"$C/fullchain.pem"
 chmod 644 "$C"/*.pem "$C/server.key"
 
-# --- Postern ----------------------------------------------------------------------------------
+# --- Postern: the queue is held, as Postfix runs without qmgr: both only accept into the queue --
 step "starting Postern on $POSTERN_ADDR:$PORT"
 mkdir -p "$PS"
 cat >"$PS/bench.json" <<EOF
@@ -149,7 +149,9 @@ cat >"$PS/bench.json" <<EOF
     "dataDirectory": "$PS/data",
     "listeners": [ { "endpoint": "$POSTERN_ADDR:$PORT", "security": "StartTls" } ],
     "certificates": [ { "certificateFile": "$C/fullchain.pem", "keyFile": "$C/server.key" } ],
-    "limits": { "maxConnections": $LIMIT, "maxConnectionsPerClient": $LIMIT }
+    "limits": { "maxConnections": $LIMIT, "maxConnectionsPerClient": $LIMIT },
+    "dns": { "servers": [ "127.0.0.1:9" ] },
+    "queue": { "hold": true }
   },
   "organizations": [ { "name": "Bench", "acceptedDomains": [ "bench.test" ] } ]
 }
