@@ -14,7 +14,7 @@ internal static class ServeCommand
     public static Command Create()
     {
         Option<FileInfo?> config = CommonOptions.Config();
-        var command = new Command("serve", "Run the gateway (receive, spool). Stops gracefully on SIGTERM or Ctrl+C.")
+        var command = new Command("serve", "Run the gateway: receive, spool and deliver. Reloads its configuration file on change or SIGHUP; stops gracefully on SIGTERM or Ctrl+C.")
         {
             config,
         };
