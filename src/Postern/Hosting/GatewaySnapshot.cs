@@ -72,7 +72,7 @@ internal sealed class GatewaySnapshot
         }
 
         ServerTlsAuthenticator? tls = certificates is null ? null
-            : new ServerTlsAuthenticator(certificates, ServerTlsOptionsFactory.ParseMinimumVersion(gateway.Tls.MinimumVersion), PosternGateway.CipherSuites(gateway.Tls));
+            : new ServerTlsAuthenticator(certificates, gateway.Tls.MinimumVersion, gateway.Tls.CipherSuites);
         var receiving = new ReceivingContext
         {
             HostName = hostName,

@@ -168,9 +168,6 @@ public sealed class PosternGateway : IAsyncDisposable
         return sources;
     }
 
-    internal static CipherSuitesPolicy? CipherSuites(TlsSettings tls) =>
-        tls.CipherSuites.Count == 0 ? null : new CipherSuitesPolicy(ServerTlsOptionsFactory.ParseCipherSuites(tls.CipherSuites));
-
     /// <summary>Graceful stop: no new connections, sessions finish within the grace period.</summary>
     public async Task StopAsync()
     {

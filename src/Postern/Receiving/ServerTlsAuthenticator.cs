@@ -1,5 +1,4 @@
 using System.Net.Security;
-using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Postern.Tls;
 
@@ -9,43 +8,37 @@ namespace Postern.Receiving;
 /// Runs the server side of a TLS handshake: picks the certificate by SNI from the store (so an
 /// organization's own certificate is presented to clients that ask for its name), applies the
 /// protocol floor and cipher suites, and asks for a client certificate without ever failing the
-/// handshake over it (connectors decide later).
+/// handshake over it (connectors decide later). The options are built once per certificate.
 /// </summary>
-public sealed class ServerTlsAuthenticator(ServerCertificateStore certificates, SslProtocols protocols, CipherSuitesPolicy? cipherSuites)
+public sealed class ServerTlsAuthenticator
 {
-    public ServerCertificateStore Certificates { get; } = certificates;
+    private readonly ServerTlsOptionsFactory _withoutClientCertificate;
+    private readonly ServerTlsOptionsFactory _askingForClientCertificate;
+
+    public ServerTlsAuthenticator(ServerCertificateStore certificates, string minimumVersion, IReadOnlyList<string> cipherSuites)
+    {
+        Certificates = certificates;
+        IReadOnlyList<string>? suites = cipherSuites.Count == 0 ? null : cipherSuites;
+        _withoutClientCertificate = new ServerTlsOptionsFactory(certificates, minimumVersion, suites, requestClientCertificate: false);
+        _askingForClientCertificate = new ServerTlsOptionsFactory(certificates, minimumVersion, suites, requestClientCertificate: true);
+    }
+
+    public ServerCertificateStore Certificates { get; }
 
     /// <summary>Authenticates as server; returns the SNI the client sent and the intermediates it presented with its certificate.</summary>
     public async Task<ServerHandshake> AuthenticateAsync(SslStream stream, bool requestClientCertificate, CancellationToken cancellationToken)
     {
         string? serverName = null;
-        X509Certificate2Collection? clientIntermediates = null;
-        var options = new SslServerAuthenticationOptions
-        {
-            EnabledSslProtocols = protocols,
-            CipherSuitesPolicy = cipherSuites,
-            ClientCertificateRequired = requestClientCertificate,
-            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            AllowRenegotiation = false,
-            EncryptionPolicy = EncryptionPolicy.RequireEncryption,
-            RemoteCertificateValidationCallback = (_, _, chain, _) =>
-            {
-                // Keep what the client sent; its trust is judged by the inbound policy, not here.
-                if (chain is { ChainPolicy.ExtraStore.Count: > 0 })
-                    clientIntermediates = [.. chain.ChainPolicy.ExtraStore];
-                return true;
-            },
-        };
+        ServerTlsOptionsFactory factory = requestClientCertificate ? _askingForClientCertificate : _withoutClientCertificate;
         await stream.AuthenticateAsServerAsync(
-            (_, hello, _, _) =>
+            (s, hello, state, token) =>
             {
                 serverName = string.IsNullOrEmpty(hello.ServerName) ? null : hello.ServerName;
-                options.ServerCertificateContext = Certificates.Select(serverName).Context;
-                return ValueTask.FromResult(options);
+                return factory.SelectOptionsAsync(s, hello, state, token);
             },
             null,
             cancellationToken).ConfigureAwait(false);
-        return new ServerHandshake(serverName, clientIntermediates);
+        return new ServerHandshake(serverName, ServerTlsOptionsFactory.TakeClientIntermediates(stream));
     }
 }
 

@@ -19,6 +19,8 @@ public sealed class ServerTlsOptionsFactory
     private readonly bool _requestClientCertificate;
     // Keyed by certificate instance: a reload brings new instances, so stale options fall away with them.
     private readonly ConditionalWeakTable<ServerCertificate, SslServerAuthenticationOptions> _options = [];
+    // What each client sent with its certificate, kept per stream until the session takes it.
+    private static readonly ConditionalWeakTable<object, X509Certificate2Collection> ClientIntermediates = [];
 
     /// <summary>Creates the factory; throws <see cref="TlsSettingsException"/> naming the JSON path of a bad setting.</summary>
     /// <param name="store">The certificates to present.</param>
@@ -131,7 +133,20 @@ public sealed class ServerTlsOptionsFactory
         return new CipherSuitesPolicy(suites);
     }
 
-    private static bool AcceptAnyClientCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) => true;
+    private static bool AcceptAnyClientCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        // Keep the intermediates the client sent, so its chain can be judged later under the trust policy.
+        if (chain is { ChainPolicy.ExtraStore.Count: > 0 }) ClientIntermediates.AddOrUpdate(sender, [.. chain.ChainPolicy.ExtraStore]);
+        return true;
+    }
+
+    /// <summary>The intermediate certificates the client presented on <paramref name="stream"/>, if any (taken once).</summary>
+    public static X509Certificate2Collection? TakeClientIntermediates(SslStream stream)
+    {
+        if (!ClientIntermediates.TryGetValue(stream, out X509Certificate2Collection? intermediates)) return null;
+        ClientIntermediates.Remove(stream);
+        return intermediates;
+    }
 
     private static bool TryParseCipherSuite(string name, out TlsCipherSuite suite)
     {
