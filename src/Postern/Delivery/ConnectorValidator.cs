@@ -258,34 +258,29 @@ public sealed class ConnectorValidator
         return MxResolution.Transient(MxResolver.TemporaryFailureStatus, $"DNS lookup timed out after {timeout.TotalSeconds:0.#} s");
     }
 
-    /// <summary>As the gateway's trust for an attempt: its own roots, plus the connector's when it has some.</summary>
+    /// <summary>As the gateway's trust for an attempt.</summary>
     private TrustPolicy TrustFor(DeliveryRoute route)
     {
         TrustSettings trust = _configuration.Gateway.Trust;
-        return TrustPolicy.Load(trust.UseSystemStore, [.. trust.AdditionalRoots, .. route.TrustedRoots]);
+        return OutboundCredentials.Trust(trust, TrustPolicy.Load(trust.UseSystemStore, trust.AdditionalRoots), route);
     }
 
     /// <summary>As the gateway's client certificate for an attempt: the connector's own, else the organization's, else the gateway's default.</summary>
     private (SslStreamCertificateContext?, ServerCertificateStore?) ClientCertificateFor(DeliveryRoute route)
     {
-        if (route.ClientCertificate is { } c)
-        {
-            return (CertificateLoader.Load(new CertificateSource(c.CertificateFile, c.KeyFile, c.Password, route.Organization ?? "gateway",
-                $"outbound connector \"{route.Connector}\" clientCertificate")).Context, null);
-        }
+        if (OutboundCredentials.ConnectorCertificate(route) is { } source) return (CertificateLoader.Load(source).Context, null);
         List<CertificateSource> sources = PosternGateway.CertificateSources(_configuration);
-        if (sources.Count == 0)
+        if (_configuration.Gateway.Certificates.Count == 0)
         {
-            // Without configured certificates the gateway presents the self-signed one it generated, if it has.
+            // As the gateway: without gateway certificates, the self-signed one it generated is the default (never created here).
             string directory = Path.Combine(Path.GetFullPath(_configuration.Gateway.DataDirectory), "tls");
             string certificate = Path.Combine(directory, SelfSignedCertificate.CertificateFileName);
             string key = Path.Combine(directory, SelfSignedCertificate.KeyFileName);
-            if (!File.Exists(certificate) || !File.Exists(key)) return (null, null);
-            sources.Add(new CertificateSource(certificate, key, null, "gateway", "self-signed"));
+            if (File.Exists(certificate) && File.Exists(key)) sources.Insert(0, new CertificateSource(certificate, key, null, "gateway", "self-signed"));
         }
+        if (sources.Count == 0) return (null, null);
         ServerCertificateStore store = ServerCertificateStore.Load(sources);
-        if (route.Organization is { } organization && store.All.FirstOrDefault(x => x.Source.Owner == organization) is { } own) return (own.Context, store);
-        return (store.Default.Context, store);
+        return (OutboundCredentials.FromStore(route, store), store);
     }
 
     private async Task<HostValidation> ValidateHostAsync(DeliveryRoute route, MxHost host, string how, TrustPolicy trust, SslStreamCertificateContext? client,

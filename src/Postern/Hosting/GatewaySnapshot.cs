@@ -86,26 +86,17 @@ internal sealed class GatewaySnapshot
         return new GatewaySnapshot(configuration, dataDirectory, receiving, new OutboundRouter(configuration), certificates, sources);
     }
 
-    /// <summary>The trust policy of an attempt: the gateway's, plus the connector's own roots when it has some.</summary>
-    public TrustPolicy TrustFor(DeliveryRoute route)
-    {
-        TrustSettings trust = Configuration.Gateway.Trust;
-        if (route.TrustedRoots.Count == 0 || route.Connector is null) return Receiving.Trust;
-        return _trustByConnector.GetOrAdd(route.Connector, _ => TrustPolicy.Load(trust.UseSystemStore, [.. trust.AdditionalRoots, .. route.TrustedRoots]));
-    }
+    /// <summary>The trust policy of an attempt (see <see cref="OutboundCredentials.Trust"/>), loaded once per connector.</summary>
+    public TrustPolicy TrustFor(DeliveryRoute route) =>
+        route.TrustedRoots.Count == 0 || route.Connector is null
+            ? Receiving.Trust
+            : _trustByConnector.GetOrAdd(route.Connector, _ => OutboundCredentials.Trust(Configuration.Gateway.Trust, Receiving.Trust, route));
 
-    /// <summary>The client certificate of an attempt: the connector's own, else the organization's, else the gateway's.</summary>
-    public SslStreamCertificateContext? ClientCertificateFor(DeliveryRoute route)
-    {
-        if (route.ClientCertificate is { } c && route.Connector is { } connector)
-        {
-            return _clientCertificates.GetOrAdd(connector, _ => CertificateLoader.Load(
-                new CertificateSource(c.CertificateFile, c.KeyFile, c.Password, route.Organization ?? "gateway", $"outbound connector \"{connector}\" clientCertificate")).Context);
-        }
-        if (Certificates is null) return null;
-        if (route.Organization is { } organization && Certificates.All.FirstOrDefault(x => x.Source.Owner == organization) is { } own) return own.Context;
-        return Certificates.Default.Context;
-    }
+    /// <summary>The client certificate of an attempt: the connector's own (loaded once), else the organization's, else the gateway's.</summary>
+    public SslStreamCertificateContext? ClientCertificateFor(DeliveryRoute route) =>
+        OutboundCredentials.ConnectorCertificate(route) is { } source
+            ? _clientCertificates.GetOrAdd(route.Connector!, _ => CertificateLoader.Load(source).Context)
+            : OutboundCredentials.FromStore(route, Certificates);
 
     /// <summary>Disposes what the next snapshot no longer uses, once sessions that may hold it are over.</summary>
     public void RetireAfter(GatewaySnapshot next, TimeSpan delay)
