@@ -1,0 +1,88 @@
+namespace Postern.Tracing;
+
+/// <summary>
+/// The trace database (<c>{dataDirectory}/trace/trace.db</c>, SQLite in WAL mode). <c>events</c>
+/// holds every event; <c>messages</c> is one row per queue id, kept up to date by the writer, so
+/// "one line per message" queries and <c>--status</c> filters need no grouping over all events.
+/// Times are Unix milliseconds (UTC). Names and addresses compare case-insensitively.
+/// </summary>
+public static class TraceSchema
+{
+    /// <summary>Bumped when the tables change; stored in <c>PRAGMA user_version</c>.</summary>
+    public const int Version = 1;
+
+    public const string Create = """
+        CREATE TABLE IF NOT EXISTS events (
+            id INTEGER PRIMARY KEY,
+            time INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            queue_id TEXT,
+            message_id TEXT,
+            sender TEXT COLLATE NOCASE,
+            recipient TEXT COLLATE NOCASE,
+            connector TEXT COLLATE NOCASE,
+            client_address TEXT,
+            client_name TEXT,
+            remote_host TEXT COLLATE NOCASE,
+            remote_address TEXT,
+            tls_level TEXT,
+            tls_protocol TEXT,
+            tls_cipher TEXT,
+            certificate_subject TEXT,
+            certificate_names TEXT,
+            certificate_sha256 TEXT,
+            verification TEXT,
+            reply TEXT,
+            duration_ms INTEGER,
+            size INTEGER,
+            detail TEXT
+        );
+        CREATE INDEX IF NOT EXISTS events_time ON events (time);
+        CREATE INDEX IF NOT EXISTS events_queue_id ON events (queue_id, time);
+        CREATE INDEX IF NOT EXISTS events_message_id ON events (message_id);
+        CREATE INDEX IF NOT EXISTS events_sender ON events (sender, time);
+        CREATE INDEX IF NOT EXISTS events_recipient ON events (recipient, time);
+
+        CREATE TABLE IF NOT EXISTS messages (
+            queue_id TEXT PRIMARY KEY,
+            first_time INTEGER NOT NULL,
+            last_time INTEGER NOT NULL,
+            message_id TEXT,
+            sender TEXT COLLATE NOCASE,
+            recipients TEXT COLLATE NOCASE,
+            connector TEXT COLLATE NOCASE,
+            client_address TEXT,
+            size INTEGER,
+            status TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS messages_first_time ON messages (first_time);
+        CREATE INDEX IF NOT EXISTS messages_last_time ON messages (last_time);
+        CREATE INDEX IF NOT EXISTS messages_message_id ON messages (message_id);
+        CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, first_time);
+        CREATE INDEX IF NOT EXISTS messages_status ON messages (status, last_time);
+        """;
+
+    /// <summary>
+    /// A message's status in <c>messages.status</c>, from its events: "received" until a recipient
+    /// is queued; then "queued", "deferred" while any recipient waits; "delivered" when all were
+    /// delivered; "bounced" / "expired" when any failed for good and none waits; "deleted";
+    /// "rejected" for a message refused after its data was spooled.
+    /// <c>messages.recipients</c> is the recipients joined with ", " in envelope order.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Statuses = ["received", "queued", "deferred", "delivered", "bounced", "expired", "deleted", "rejected"];
+
+    /// <summary>The lower-case word stored in <c>events.kind</c>.</summary>
+    public static string KindName(TraceEventKind kind) => kind switch
+    {
+        TraceEventKind.Received => "received",
+        TraceEventKind.Rejected => "rejected",
+        TraceEventKind.Queued => "queued",
+        TraceEventKind.Attempt => "attempt",
+        TraceEventKind.Deferred => "deferred",
+        TraceEventKind.Delivered => "delivered",
+        TraceEventKind.Bounced => "bounced",
+        TraceEventKind.Expired => "expired",
+        TraceEventKind.Deleted => "deleted",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+}
