@@ -265,7 +265,15 @@ public sealed class MessageSpool : IAsyncDisposable
     /// durable (the directory fsyncs are shared with concurrent commits, saves and deletes). A
     /// missing entry or state is not an error; an entry still being written is not touched.
     /// </summary>
-    public async Task DeleteAsync(string queueId)
+    public Task DeleteAsync(string queueId) => DeleteAsync(queueId, hasState: true);
+
+    /// <summary>
+    /// Removes a committed entry after its delivery. With <paramref name="hasState"/> false (the
+    /// message was delivered at its first attempt, so no state was ever saved) the unlink is not
+    /// waited for: as in Postfix, a crash before the directory reaches the disk can bring the entry
+    /// back, and it is then delivered again (at least once). Otherwise as <see cref="DeleteAsync(string)"/>.
+    /// </summary>
+    public async Task DeleteAsync(string queueId, bool hasState)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         string path = QueueEntryPath(queueId);
@@ -276,6 +284,7 @@ public sealed class MessageSpool : IAsyncDisposable
         }
         File.Delete(path);
         SpoolLog.MessageDeleted(Logger, queueId);
+        if (!hasState) return;
         await _queueSync.SyncAsync().ConfigureAwait(false);
         // Entry first: a crash in between leaves a state without an entry, which recovery removes;
         // the reverse would leave an entry whose delivered recipients are attempted again.
