@@ -6,7 +6,7 @@
 # See bench/README.md.
 #
 # usage: bench/relay.sh [--connections N] [--messages M] [--rounds R] [--size BYTES]
-#                       [--drain-timeout S] [--keep] [--no-build]
+#                       [--sink tls|postfix] [--drain-timeout S] [--keep] [--no-build]
 set -euo pipefail
 
 CONNECTIONS=16
@@ -16,12 +16,14 @@ SIZE=10240
 DRAIN_TIMEOUT=120
 KEEP=0
 BUILD=1
+SINK=tls
 while [ $# -gt 0 ]; do
     case "$1" in
         --connections) CONNECTIONS=$2; shift 2 ;;
         --messages) MESSAGES=$2; shift 2 ;;
         --rounds) ROUNDS=$2; shift 2 ;;
         --size) SIZE=$2; shift 2 ;;
+        --sink) SINK=$2; shift 2 ;;
         --drain-timeout) DRAIN_TIMEOUT=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --no-build) BUILD=0; shift ;;
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+case "$SINK" in tls|postfix) ;; *) echo "--sink: tls or postfix" >&2; exit 2 ;; esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 POSTERN_ADDR=127.0.0.12
@@ -52,6 +55,7 @@ PS="$WORK/postern"
 PF="$WORK/postfix"
 SK="$SINKDIR"
 POSTERN_PID=""
+SINK_PID=""
 STARTED=()
 
 remove_alternate_directory() { # config dir
@@ -79,6 +83,7 @@ cleanup() {
     local status=$?
     set +e
     for dir in "${STARTED[@]}"; do stop_postfix "$dir"; done
+    [ -n "$SINK_PID" ] && kill -TERM "$SINK_PID" 2>/dev/null
     if [ -n "$POSTERN_PID" ] && kill -0 "$POSTERN_PID" 2>/dev/null; then
         kill -TERM "$POSTERN_PID"
         for _ in $(seq 100); do
@@ -125,9 +130,12 @@ if [ "$BUILD" = 1 ]; then
         || { cat "$WORK/build.log"; exit 1; }
     dotnet build -c Release "$ROOT/bench/Postern.Bench/Postern.Bench.csproj" -nologo -v q >>"$WORK/build.log" 2>&1 \
         || { cat "$WORK/build.log"; exit 1; }
+    dotnet build -c Release "$ROOT/bench/Postern.Sink/Postern.Sink.csproj" -nologo -v q >>"$WORK/build.log" 2>&1 \
+        || { cat "$WORK/build.log"; exit 1; }
 fi
 POSTERN_DLL="$ROOT/src/Postern.Cli/bin/Release/net10.0/Postern.Cli.dll"
 BENCH_DLL="$ROOT/bench/Postern.Bench/bin/Release/net10.0/Postern.Bench.dll"
+SINK_DLL="$ROOT/bench/Postern.Sink/bin/Release/net10.0/Postern.Sink.dll"
 
 # --- certificates: a CA, the relays' certificate and the sink's ------------------------------
 step "creating certificates"
@@ -203,14 +211,21 @@ EOF
     postfix -c "$dir/etc" start >>"$dir/check.log" 2>&1 || { cat "$dir/check.log"; exit 1; }
 }
 
-step "starting the sink (Postfix, STARTTLS, discard) on $SINK_ADDR:$SINK_PORT"
-make_postfix "$SK" $SINK_ADDR $SINK_PORT <<EOF
+if [ "$SINK" = tls ]; then
+    step "starting the sink (bench/Postern.Sink, STARTTLS, discard) on $SINK_ADDR:$SINK_PORT"
+    dotnet "$SINK_DLL" --listen "$SINK_ADDR:$SINK_PORT" --cert "$C/sink-fullchain.pem" --key "$C/sink.key" \
+        --count-file "$SK/count" --hostname sink.bench.test >"$SK/sink.log" 2>&1 &
+    SINK_PID=$!
+else
+    step "starting the sink (Postfix, STARTTLS, discard) on $SINK_ADDR:$SINK_PORT"
+    make_postfix "$SK" $SINK_ADDR $SINK_PORT <<EOF
 myhostname = sink.bench.test
 smtpd_tls_chain_files = $C/sink.key, $C/sink-fullchain.pem
 default_transport = discard:sink
 relay_transport = discard:sink
 default_destination_concurrency_limit = $LIMIT
 EOF
+fi
 
 step "starting the Postfix relay on $POSTFIX_ADDR:$PORT"
 make_postfix "$PF" $POSTFIX_ADDR $PORT <<EOF
@@ -273,7 +288,10 @@ wait_port $POSTERN_ADDR $PORT postern
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 
-sink_count() { grep -c 'status=sent' "$SK/maillog" 2>/dev/null || true; }
+sink_count() {
+    if [ "$SINK" = tls ]; then cat "$SK/count" 2>/dev/null || echo 0
+    else grep -c 'status=sent' "$SK/maillog" 2>/dev/null || true; fi
+}
 relay_queue() { # server
     if [ "$1" = postern ]; then
         find "$PS/data/spool/queue" -type f 2>/dev/null | wc -l
@@ -283,17 +301,43 @@ relay_queue() { # server
 }
 now() { date +%s.%N; }
 
+# CPU seconds (user + system) used so far by a process and its children, from /proc: a Postfix
+# instance is its master, the children it reaped and those still running; Postern is one process.
+TICKS=$(getconf CLK_TCK)
+cpu_of_pid() { # pid [with children reaped: 1]
+    awk -v t="$TICKS" -v c="${2:-1}" '{ sub(/^.*\) /, ""); s = $12 + $13; if (c) s += $14 + $15; printf "%.3f\n", s / t }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+# The script's reaped children (the load generator, mostly), from the builtin "times" written to $WORK/times.
+children_cpu() { awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' "$WORK/times"; }
+cpu_of() { # postern | postfix | sink
+    local master total pid
+    if [ "$1" = postern ]; then cpu_of_pid "$POSTERN_PID"; return; fi
+    if [ "$1" = sink ] && [ "$SINK" = tls ]; then cpu_of_pid "$SINK_PID" 0; return; fi
+    [ "$1" = sink ] && master=$(tr -d ' ' <"$SK/queue/pid/master.pid") || master=$(tr -d ' ' <"$PF/queue/pid/master.pid")
+    total=$(cpu_of_pid "$master")
+    for pid in $(pgrep -P "$master"); do
+        total=$(awk -v a="$total" -v b="$(cpu_of_pid "$pid")" 'BEGIN { printf "%.3f", a + b }')
+    done
+    echo "$total"
+}
+
 # run_one SERVER MESSAGES LABEL: send, then wait until the sink has delivered all accepted messages.
 run_one() {
     local server=$1 messages=$2 label=$3 addr out before start accepted errors target delivered end
     [ "$server" = postern ] && addr=$POSTERN_ADDR || addr=$POSTFIX_ADDR
     out="$WORK/run-$label.txt"
     before=$(sink_count)
+    local relay_cpu0 sink_cpu0 gen_cpu0 gen_cpu1
+    relay_cpu0=$(cpu_of "$server") sink_cpu0=$(cpu_of sink)
+    times >"$WORK/times"
+    gen_cpu0=$(children_cpu)
     start=$(now)
     dotnet "$BENCH_DLL" --server "$addr:$PORT" --server-name mx.bench.test --connections "$CONNECTIONS" \
         --messages "$messages" --warmup 0 --size "$SIZE" --label "$server" >"$out" 2>&1 || true
     local sent_done
     sent_done=$(now)
+    times >"$WORK/times"
+    gen_cpu1=$(children_cpu)
     accepted=$(sed -n 's/^RESULT .* count=\([0-9]*\) .*/\1/p' "$out")
     errors=$(sed -n 's/^RESULT .* errors=\([0-9]*\) .*/\1/p' "$out")
     accepted=${accepted:-0} errors=${errors:-0}
@@ -310,6 +354,10 @@ run_one() {
     done
     end=$(now)
     delivered=$((delivered - before))
+    local relay_cpu sink_cpu gen_cpu
+    relay_cpu=$(awk -v a="$(cpu_of "$server")" -v b="$relay_cpu0" 'BEGIN { printf "%.3f", a - b }')
+    sink_cpu=$(awk -v a="$(cpu_of sink)" -v b="$sink_cpu0" 'BEGIN { printf "%.3f", a - b }')
+    gen_cpu=$(awk -v a="$gen_cpu1" -v b="$gen_cpu0" 'BEGIN { printf "%.3f", a - b }')
     # The relay must hold nothing afterwards (nothing deferred, nothing lost on the way).
     local left
     for _ in $(seq 50); do
@@ -318,9 +366,9 @@ run_one() {
         sleep 0.1
     done
     awk -v s="$server" -v l="$label" -v a="$accepted" -v d="$delivered" -v e="$errors" -v q="$left" \
-        -v t0="$start" -v t1="$sent_done" -v t2="$end" 'BEGIN {
-            printf "RESULT server=%s label=%s accepted=%d delivered=%d errors=%d left=%d send_s=%.2f total_s=%.2f rate=%.1f accept_rate=%.1f\n",
-                s, l, a, d, e, q, t1 - t0, t2 - t0, d / (t2 - t0), a / (t1 - t0) }' | tee -a "$RESULTS" | sed 's/^RESULT /   /' >&2
+        -v t0="$start" -v t1="$sent_done" -v t2="$end" -v rc="$relay_cpu" -v sc="$sink_cpu" -v gc="$gen_cpu" 'BEGIN {
+            printf "RESULT server=%s label=%s accepted=%d delivered=%d errors=%d left=%d send_s=%.2f total_s=%.2f rate=%.1f accept_rate=%.1f relay_cpu_ms=%.2f sink_cpu_ms=%.2f generator_cpu_ms=%.2f\n",
+                s, l, a, d, e, q, t1 - t0, t2 - t0, d / (t2 - t0), a / (t1 - t0), 1000 * rc / (d ? d : 1), 1000 * sc / (d ? d : 1), 1000 * gc / (a ? a : 1) }' | tee -a "$RESULTS" | sed 's/^RESULT /   /' >&2
 }
 
 step "warming up both relays (untimed)"
@@ -339,7 +387,7 @@ done
 
 # --- the table: medians over the rounds -------------------------------------------------------
 echo
-echo "Relay end to end: $CONNECTIONS STARTTLS clients -> relay -> verified STARTTLS -> sink (Postfix, discard);"
+echo "Relay end to end: $CONNECTIONS STARTTLS clients -> relay -> verified STARTTLS -> sink ($([ "$SINK" = tls ] && echo "bench/Postern.Sink" || echo "Postfix, discard"));"
 echo "$MESSAGES messages of $SIZE bytes per run, $ROUNDS round(s); rate = delivered at the sink / (first send .. last delivery)."
 echo "$(nproc) CPU(s), $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 awk '

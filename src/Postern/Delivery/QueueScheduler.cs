@@ -386,7 +386,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
         await SendReportAsync(envelope, delayReports, stopping).ConfigureAwait(false);
         if (state.IsComplete)
         {
-            await _spool.DeleteAsync(queueId).ConfigureAwait(false);
+            await _spool.DeleteAsync(queueId, state.Stored).ConfigureAwait(false);
             SchedulerLog.Removed(_logger, queueId);
             return null;
         }

@@ -108,6 +108,13 @@ public sealed record DeliveryState
     /// <summary>One entry per envelope recipient, in envelope order.</summary>
     public required IReadOnlyList<RecipientDeliveryState> Recipients { get; init; }
 
+    /// <summary>
+    /// True when this state was read from the state store (an earlier attempt saved it); false for
+    /// a fresh Pending state. Not stored: it tells the scheduler whether there is a state to remove.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool Stored { get; init; }
+
     /// <summary>True when every recipient is final: the entry can be removed.</summary>
     public bool IsComplete => Recipients.All(r => r.IsFinal);
 

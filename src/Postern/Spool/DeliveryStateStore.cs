@@ -53,6 +53,9 @@ public sealed class DeliveryStateStore
     {
         ArgumentNullException.ThrowIfNull(envelope);
         string path = StatePath(envelope.QueueId);
+        // Most messages are delivered at their first attempt and never have a state: a stat(2)
+        // answers that without the cost of an exception.
+        if (!File.Exists(path)) return DeliveryState.CreatePending(envelope);
         byte[] bytes;
         try
         {
@@ -65,16 +68,17 @@ public sealed class DeliveryStateStore
 
         if (!TryParse(bytes, envelope.QueueId, out DeliveryState? state, out string? error))
         {
-            // At least once: a recipient whose state is unknown is attempted again.
+            // At least once: a recipient whose state is unknown is attempted again. The damaged
+            // file is still there (Stored), to be replaced or removed with the entry.
             SpoolLog.StateDamaged(_spool.Logger, envelope.QueueId, error);
-            return DeliveryState.CreatePending(envelope);
+            return DeliveryState.CreatePending(envelope) with { Stored = true };
         }
         if (!state.Matches(envelope))
         {
             SpoolLog.StateDamaged(_spool.Logger, envelope.QueueId, "recipients differ from the envelope");
-            return DeliveryState.CreatePending(envelope);
+            return DeliveryState.CreatePending(envelope) with { Stored = true };
         }
-        return state;
+        return state with { Stored = true };
     }
 
     /// <summary>

@@ -25,11 +25,17 @@ public sealed class MessageSpool : IAsyncDisposable
 {
     internal const int WriteBufferSize = 64 * 1024;
 
+    /// <summary>How many files of delivered messages are kept in <c>free/</c> for new entries.</summary>
+    internal const int MaxFreeFiles = 256;
+
     private readonly QueueIdGenerator _ids = new();
     private readonly DirectorySync _queueSync;
     // Entries of this instance whose file is in queue/ but not committed (being written, or whose
     // removal failed): hidden from ListQueueIds, Open and Delete.
     private readonly ConcurrentDictionary<string, byte> _unfinished = new(StringComparer.Ordinal);
+    // Files in free/: delivered entries kept for reuse, so a new message needs no new inode.
+    private readonly ConcurrentStack<string> _free = new();
+    private int _freeCount;
     private int _openWriters;
     private bool _disposed;
 
@@ -41,7 +47,9 @@ public sealed class MessageSpool : IAsyncDisposable
         TmpDirectory = Path.Combine(Directory, "tmp");
         QueueDirectory = Path.Combine(Directory, "queue");
         CorruptDirectory = Path.Combine(Directory, "corrupt");
+        FreeDirectory = Path.Combine(Directory, "free");
         System.IO.Directory.CreateDirectory(TmpDirectory);
+        System.IO.Directory.CreateDirectory(FreeDirectory);
         System.IO.Directory.CreateDirectory(QueueDirectory);
         System.IO.Directory.CreateDirectory(CorruptDirectory);
         _queueSync = new DirectorySync(QueueDirectory, Logger);
@@ -79,6 +87,13 @@ public sealed class MessageSpool : IAsyncDisposable
 
     internal string CorruptDirectory { get; }
 
+    /// <summary>
+    /// Files of delivered messages, kept for new entries: creating and removing a file per message
+    /// costs the file system an inode each time, renaming one costs a directory entry. Nothing in
+    /// here is a message; recovery empties it.
+    /// </summary>
+    internal string FreeDirectory { get; }
+
     internal ILogger Logger { get; }
 
     internal DirectorySync QueueSync => _queueSync;
@@ -115,6 +130,15 @@ public sealed class MessageSpool : IAsyncDisposable
             }
             SpoolLog.PartialEntryRemoved(Logger, path);
             partial++;
+        }
+
+        // Files kept for reuse by an earlier run: delivered messages, never reused across a restart.
+        _free.Clear();
+        _freeCount = 0;
+        foreach (string path in System.IO.Directory.EnumerateFileSystemEntries(FreeDirectory))
+        {
+            if (System.IO.Directory.Exists(path)) System.IO.Directory.Delete(path, recursive: true);
+            else File.Delete(path);
         }
 
         int messages = 0, corrupt = 0;
@@ -265,7 +289,15 @@ public sealed class MessageSpool : IAsyncDisposable
     /// durable (the directory fsyncs are shared with concurrent commits, saves and deletes). A
     /// missing entry or state is not an error; an entry still being written is not touched.
     /// </summary>
-    public async Task DeleteAsync(string queueId)
+    public Task DeleteAsync(string queueId) => DeleteAsync(queueId, hasState: true);
+
+    /// <summary>
+    /// Removes a committed entry after its delivery. With <paramref name="hasState"/> false (the
+    /// message was delivered at its first attempt, so no state was ever saved) the unlink is not
+    /// waited for: as in Postfix, a crash before the directory reaches the disk can bring the entry
+    /// back, and it is then delivered again (at least once). Otherwise as <see cref="DeleteAsync(string)"/>.
+    /// </summary>
+    public async Task DeleteAsync(string queueId, bool hasState)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         string path = QueueEntryPath(queueId);
@@ -274,12 +306,80 @@ public sealed class MessageSpool : IAsyncDisposable
             // Not a message yet: its writer commits it (and it is then a message like any other) or removes it.
             return;
         }
+        if (!hasState && TryKeepForReuse(path, queueId))
+        {
+            SpoolLog.MessageDeleted(Logger, queueId);
+            return;
+        }
         File.Delete(path);
         SpoolLog.MessageDeleted(Logger, queueId);
+        if (!hasState) return;
         await _queueSync.SyncAsync().ConfigureAwait(false);
         // Entry first: a crash in between leaves a state without an entry, which recovery removes;
         // the reverse would leave an entry whose delivered recipients are attempted again.
         await DeliveryStates.DeleteAsync(queueId).ConfigureAwait(false);
+    }
+
+    /// <summary>Moves a delivered entry to free/ (a rename) when there is room there.</summary>
+    private bool TryKeepForReuse(string path, string queueId)
+    {
+        if (Interlocked.Increment(ref _freeCount) > MaxFreeFiles)
+        {
+            Interlocked.Decrement(ref _freeCount);
+            return false;
+        }
+        try
+        {
+            // rename(2): the name is this spool's unique queue id, so nothing is overwritten.
+            File.Move(path, Path.Combine(FreeDirectory, queueId), overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Interlocked.Decrement(ref _freeCount);
+            return false;
+        }
+        _free.Push(queueId);
+        return true;
+    }
+
+    /// <summary>
+    /// A file from free/, emptied and then renamed to <paramref name="path"/>, open for writing;
+    /// null when there is none. Emptied before the rename, so a crash in between leaves an empty
+    /// file in queue/ (unfinished, removed by recovery), never an old message under a new name.
+    /// </summary>
+    internal SafeFileHandle? TryReuseFile(string path)
+    {
+        while (_free.TryPop(out string? name))
+        {
+            Interlocked.Decrement(ref _freeCount);
+            string freePath = Path.Combine(FreeDirectory, name);
+            SafeFileHandle handle;
+            try
+            {
+                handle = File.OpenHandle(freePath, FileMode.Truncate, FileAccess.Write, FileShare.Read | FileShare.Delete);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            try
+            {
+                File.Move(freePath, path, overwrite: true);
+                return handle;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                handle.Dispose();
+                try
+                {
+                    File.Delete(freePath);
+                }
+                catch (Exception f) when (f is IOException or UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+        return null;
     }
 
     /// <summary>Waits for a running directory fsync, then closes the spool.</summary>
@@ -390,7 +490,8 @@ public sealed class SpoolWriter : IAsyncDisposable
         {
             // Shared for reading: on Unix FileShare.None takes an exclusive flock(2), which would make
             // recovery or another process fail to open the file just to see that it is unfinished.
-            _handle = File.OpenHandle(_path, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
+            _handle = spool.TryReuseFile(_path)
+                ?? File.OpenHandle(_path, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
         }
         catch
         {

@@ -168,6 +168,36 @@ public sealed class DeliveryStateTests : IDisposable
     }
 
     [Fact]
+    public async Task Stored_tells_whether_a_state_file_exists_to_be_removed()
+    {
+        await using var spool = new MessageSpool(_dir.Path);
+        string fresh = await CommitAsync(spool, recipients: 1);
+        Assert.False(spool.DeliveryStates.Load(fresh).Stored);
+
+        string saved = await CommitAsync(spool, recipients: 2);
+        await spool.DeliveryStates.SaveAsync(Delivered(spool.DeliveryStates.Load(saved), 0));
+        Assert.True(spool.DeliveryStates.Load(saved).Stored);
+
+        // A damaged file is still a file: the message's removal must take it along.
+        string damaged = await CommitAsync(spool, recipients: 1);
+        File.WriteAllText(Path.Combine(StateDir, damaged), "POSTERN-STATE 1\n{not json");
+        DeliveryState pending = spool.DeliveryStates.Load(damaged);
+        Assert.True(pending.Stored);
+        Assert.Equal(RecipientStatus.Pending, Assert.Single(pending.Recipients).Status);
+    }
+
+    [Fact]
+    public async Task A_message_delivered_at_its_first_attempt_is_removed_without_a_state()
+    {
+        await using var spool = new MessageSpool(_dir.Path);
+        string id = await CommitAsync(spool, recipients: 1);
+        await spool.DeleteAsync(id, hasState: false);
+        Assert.False(File.Exists(Path.Combine(_dir.Queue, id)));
+        Assert.Empty(spool.ListQueueIds());
+        Assert.Throws<FileNotFoundException>(() => spool.DeliveryStates.Load(id));
+    }
+
+    [Fact]
     public async Task Concurrent_saves_of_different_messages_are_all_durable_and_intact()
     {
         await using var spool = new MessageSpool(_dir.Path);

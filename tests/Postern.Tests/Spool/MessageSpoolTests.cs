@@ -319,4 +319,53 @@ public sealed class MessageSpoolTests : IDisposable
     }
 
     private static string Json(Envelope envelope) => JsonSerializer.Serialize(envelope, SpoolJsonContext.Default.Envelope);
+
+    [Fact]
+    public async Task A_delivered_entry_is_kept_in_free_and_its_file_carries_the_next_message_exactly()
+    {
+        await using var spool = new MessageSpool(_dir.Path);
+        byte[] large = Encoding.ASCII.GetBytes("Subject: large\r\n\r\n" + new string('x', 100_000) + "\r\n");
+        string delivered = await SpoolSamples.CommitAsync(spool, large);
+        await spool.DeleteAsync(delivered, hasState: false);
+        Assert.False(File.Exists(Path.Combine(_dir.Queue, delivered)));
+        Assert.Equal([delivered], Directory.GetFiles(_dir.Free).Select(Path.GetFileName));
+
+        // The next entry takes that file: nothing of the larger message may remain in it.
+        byte[] small = Encoding.ASCII.GetBytes("Subject: small\r\n\r\nhello\r\n");
+        string next = await SpoolSamples.CommitAsync(spool, small);
+        Assert.Empty(Directory.GetFiles(_dir.Free));
+        Assert.Equal(small, SpoolSamples.ReadContent(spool, next));
+        Assert.Equal([next], spool.ListQueueIds());
+        using (SpoolMessage message = spool.Open(next))
+        {
+            Assert.Equal(next, message.Envelope.QueueId);
+            Assert.Equal(small.Length, message.ContentLength);
+        }
+
+        // A reused entry is a message like any other after a restart; free/ is emptied then.
+        string kept = await SpoolSamples.CommitAsync(spool, large);
+        await spool.DeleteAsync(next, hasState: false);
+        Assert.Single(Directory.GetFiles(_dir.Free));
+        await using var restarted = new MessageSpool(_dir.Path);
+        SpoolRecovery recovery = restarted.Recover();
+        Assert.Equal(1, recovery.Messages);
+        Assert.Equal(0, recovery.PartialEntriesRemoved);
+        Assert.Empty(Directory.GetFiles(_dir.Free));
+        Assert.Equal(large, SpoolSamples.ReadContent(restarted, kept));
+    }
+
+    [Fact]
+    public async Task Free_keeps_a_bounded_number_of_files_and_admin_deletes_never_go_there()
+    {
+        await using var spool = new MessageSpool(_dir.Path);
+        byte[] body = Encoding.ASCII.GetBytes("Subject: x\r\n\r\nbody\r\n");
+        var ids = new List<string>();
+        for (int i = 0; i < MessageSpool.MaxFreeFiles + 5; i++) ids.Add(await SpoolSamples.CommitAsync(spool, body));
+        string adminDeleted = ids[^1];
+        await spool.DeleteAsync(adminDeleted);
+        foreach (string id in ids.Take(ids.Count - 1)) await spool.DeleteAsync(id, hasState: false);
+        Assert.Equal(MessageSpool.MaxFreeFiles, Directory.GetFiles(_dir.Free).Length);
+        Assert.DoesNotContain(adminDeleted, Directory.GetFiles(_dir.Free).Select(Path.GetFileName));
+        Assert.Empty(Directory.GetFiles(_dir.Queue));
+    }
 }

@@ -20,6 +20,8 @@ internal sealed class TempSpoolDirectory : IDisposable
 
     public string Corrupt => System.IO.Path.Combine(Path, "corrupt");
 
+    public string Free => System.IO.Path.Combine(Path, "free");
+
     public void Dispose()
     {
         try
