@@ -63,6 +63,7 @@ public sealed class SmtpListener : IAsyncDisposable
     private readonly ConcurrentDictionary<Task, bool> _sessions = new();
     private Socket? _socket;
     private string _name = "";
+    private int _running;
     private Task? _acceptLoop;
 
     public SmtpListener(ListenerSettings settings, Func<ReceivingContext> context, ConnectionLimiter limiter, ILogger logger, PosternMetrics? metrics = null)
@@ -106,6 +107,7 @@ public sealed class SmtpListener : IAsyncDisposable
         _socket = socket;
         // The bound endpoint names the listener in metrics: the configured one unless its port was 0.
         _name = LocalEndPoint.ToString();
+        _metrics?.ObserveListener(_name, () => Volatile.Read(ref _running));
         ReceivingLog.Listening(_logger, LocalEndPoint.ToString(), _settings.Security.ToString());
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
@@ -159,6 +161,7 @@ public sealed class SmtpListener : IAsyncDisposable
             return;
         }
         _metrics?.SessionStarted(_name);
+        Interlocked.Increment(ref _running);
         try
         {
             ReceivingContext context = _context();
@@ -173,7 +176,7 @@ public sealed class SmtpListener : IAsyncDisposable
         }
         finally
         {
-            _metrics?.SessionEnded(_name);
+            Interlocked.Decrement(ref _running);
             _limiter.Release(address);
         }
     }

@@ -36,7 +36,8 @@ public sealed class PosternMetrics : IDisposable
     // A commit is a write plus two fsyncs: sub-millisecond on NVMe, tens of milliseconds on a busy disk.
     private static readonly double[] CommitBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-    private readonly UpDownCounter<long> _activeSessions;
+    private readonly Lock _listenersGate = new();
+    private (string Name, Func<int> Active)[] _listeners = [];
     private readonly Counter<long> _sessions;
     private readonly Counter<long> _received;
     private readonly Counter<long> _recipients;
@@ -50,7 +51,8 @@ public sealed class PosternMetrics : IDisposable
     {
         TimeProvider clock = time ?? TimeProvider.System;
         Meter = new Meter(MeterName, typeof(PosternMetrics).Assembly.GetName().Version?.ToString(3));
-        _activeSessions = Meter.CreateUpDownCounter<long>("postern.smtp.sessions.active", "{session}", "SMTP sessions in progress, by listener.");
+        // Read from the listeners at each collection, so every listener has a series from the start (0 when idle).
+        Meter.CreateObservableUpDownCounter("postern.smtp.sessions.active", ObserveActiveSessions, "{session}", "SMTP sessions in progress, by listener.");
         _sessions = Meter.CreateCounter<long>("postern.smtp.sessions", "{session}", "SMTP sessions started, by listener.");
         _received = Meter.CreateCounter<long>("postern.messages.received", "{message}", "Messages accepted and committed to the spool, by inbound connector.");
         _recipients = Meter.CreateCounter<long>("postern.delivery.recipients", "{recipient}", "Recipient outcomes (delivered, deferred, bounced, expired), by outbound connector.");
@@ -74,14 +76,13 @@ public sealed class PosternMetrics : IDisposable
     /// <summary>Reads queue size and oldest message from this scheduler at each collection.</summary>
     public void ObserveQueue(QueueScheduler? scheduler) => _queue = scheduler;
 
-    internal void SessionStarted(string listener)
+    /// <summary>Reports the sessions in progress on a listener (its bound endpoint) at each collection.</summary>
+    public void ObserveListener(string listener, Func<int> activeSessions)
     {
-        var tag = new KeyValuePair<string, object?>("listener", listener);
-        _sessions.Add(1, tag);
-        _activeSessions.Add(1, tag);
+        lock (_listenersGate) _listeners = [.. _listeners, (listener, activeSessions)];
     }
 
-    internal void SessionEnded(string listener) => _activeSessions.Add(-1, new KeyValuePair<string, object?>("listener", listener));
+    internal void SessionStarted(string listener) => _sessions.Add(1, new KeyValuePair<string, object?>("listener", listener));
 
     /// <summary>A completed handshake (with the TLS facts and the trust word) or a failed one (facts null, outcome "failed").</summary>
     internal void Handshake(TlsDirection direction, TlsSessionFacts? facts, string outcome)
@@ -120,6 +121,15 @@ public sealed class PosternMetrics : IDisposable
         CertificateFailure.PinMismatch => "pin_mismatch",
         _ => "other",
     };
+
+    private IEnumerable<Measurement<long>> ObserveActiveSessions()
+    {
+        (string Name, Func<int> Active)[] listeners = Volatile.Read(ref _listeners);
+        var measurements = new Measurement<long>[listeners.Length];
+        for (int i = 0; i < listeners.Length; i++)
+            measurements[i] = new Measurement<long>(listeners[i].Active(), new KeyValuePair<string, object?>("listener", listeners[i].Name));
+        return measurements;
+    }
 
     private IEnumerable<Measurement<long>> ObserveQueueSize() =>
         _queue is { } queue ? [new Measurement<long>(queue.Count)] : [];
