@@ -60,7 +60,7 @@ public sealed class PosternMetrics : IDisposable
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DeliveryBuckets });
         _handshakes = Meter.CreateCounter<long>("postern.tls.handshakes", "{handshake}", "TLS handshakes, by direction, protocol version, cipher suite and outcome.");
         _verificationFailures = Meter.CreateCounter<long>("postern.tls.verification.failures", "{failure}", "Outbound certificates refused by a connector's TLS policy, by connector and reason.");
-        _commitDuration = Meter.CreateHistogram("postern.spool.commit.duration", "s", "Time to make a received message durable: final write, file fsync and queue directory fsync.",
+        _commitDuration = Meter.CreateHistogram("postern.spool.commit.duration", "s", "Time to make a spooled message durable: final write, file fsync and queue directory fsync.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = CommitBuckets });
         Meter.CreateObservableGauge("postern.queue.messages", ObserveQueueSize, "{message}", "Messages in the queue (waiting or being delivered); absent while the queue is held.");
         Meter.CreateObservableGauge("postern.queue.oldest_message.age", () => ObserveOldestAge(clock), "s", "Seconds since the oldest queued message was received; 0 when the queue is empty.");

@@ -65,6 +65,29 @@ public sealed class GatewayMetricsTests
     }
 
     [Fact]
+    public async Task A_client_that_speaks_plain_text_to_the_implicit_tls_listener_counts_a_failed_inbound_handshake()
+    {
+        await using TestGateway gateway = await AdminTestSupport.StartAsync();
+        using HttpClient client = AdminTestSupport.Client(gateway);
+        using (var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+        {
+            await socket.ConnectAsync(gateway.ImplicitTls);
+            await socket.SendAsync("EHLO client.test\r\n\r\n\r\n"u8.ToArray());
+            var buffer = new byte[256];
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            while (await socket.ReceiveAsync(buffer, timeout.Token) > 0)
+            {
+                // Whatever the server answers, it closes.
+            }
+        }
+
+        PrometheusText metrics = await ScrapeUntilAsync(client, m => m.Named("postern_tls_handshakes_total").Any());
+        PrometheusSample handshake = Assert.Single(metrics.Named("postern_tls_handshakes_total"));
+        Assert.True(handshake.Has(("direction", "inbound"), ("version", "none"), ("cipher", "none"), ("outcome", "failed")), string.Join(", ", handshake.Labels));
+        Assert.Equal(1, metrics.Value("postern_smtp_sessions_total", ("listener", gateway.ImplicitTls.ToString())));
+    }
+
+    [Fact]
     public async Task Message_events_on_the_gateways_metrics_sink_are_served_by_connector_and_outcome()
     {
         await using TestGateway gateway = await AdminTestSupport.StartAsync();
