@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Postern.Configuration;
 using Postern.Smtp;
 using Postern.Spool;
+using Postern.Telemetry;
 using Postern.Tls;
 
 namespace Postern.Delivery;
@@ -29,11 +30,14 @@ public sealed class DeliveryAgent : IAsyncDisposable
     private readonly SmtpClientLimits _limits;
     private readonly IPAddress? _sourceAddress;
     private readonly ILogger _logger;
+    private readonly PosternMetrics? _metrics;
     private readonly ConcurrentDictionary<string, ConcurrentQueue<PooledConnection>> _idle = new(StringComparer.Ordinal);
 
     public DeliveryAgent(string hostName, MxResolver resolver, Func<DeliveryRoute, TrustPolicy> trust,
-        Func<DeliveryRoute, SslStreamCertificateContext?> clientCertificate, SmtpClientLimits limits, ILogger logger, IPAddress? sourceAddress = null)
+        Func<DeliveryRoute, SslStreamCertificateContext?> clientCertificate, SmtpClientLimits limits, ILogger logger, IPAddress? sourceAddress = null,
+        PosternMetrics? metrics = null)
     {
+        _metrics = metrics;
         _hostName = hostName;
         _resolver = resolver;
         _trust = trust;
@@ -209,6 +213,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
         }
         catch (SmtpClientException e) when (e.Stage == SmtpClientStage.TlsHandshake)
         {
+            _metrics?.Handshake(TlsDirection.Outbound, null, "failed");
             // The connection is gone after a failed handshake. There is no plaintext retry: the next
             // host is tried, and the message waits if none does better.
             return (null, $"{e.Message} ({Policy(route)})", "4.7.5", null);
@@ -222,12 +227,16 @@ public sealed class DeliveryAgent : IAsyncDisposable
 
         TlsHandshakeResult tls = connection.Tls;
         (TlsPolicyVerdict verdict, string? problem) = CheckCertificate(route, host, tls, _trust(route));
+        string trust = TrustWord(level, verdict, tls, _trust(route));
+        _metrics?.Handshake(TlsDirection.Outbound, tls.Facts, trust);
         if (problem is not null)
         {
+            // Counted in test mode too: that is how a connector's demands are tried before they are enforced.
+            _metrics?.VerificationFailed(route.Connector, FailureOf(verdict));
             if (enforce) return (tls, $"{problem} ({Policy(route)})", verdict.DeferralStatus ?? "4.7.5", null);
             DeliveryLog.TestModeFailure(_logger, where, route.Connector ?? "", problem);
         }
-        DeliveryLog.TlsEstablished(_logger, TrustWord(level, verdict, tls, _trust(route)), where, tls.Facts.Protocol, tls.Facts.CipherSuite);
+        DeliveryLog.TlsEstablished(_logger, trust, where, tls.Facts.Protocol, tls.Facts.CipherSuite);
         return (tls, null, "", null);
     }
 
@@ -262,6 +271,12 @@ public sealed class DeliveryAgent : IAsyncDisposable
         if (problem is null && route.CertificateFingerprints.Count > 0 && required) problem = CheckPins(tls, route.CertificateFingerprints);
         return (verdict, problem);
     }
+
+    /// <summary>The category of a problem <see cref="CheckCertificate"/> reported: the level's, or the pins' when the level passed.</summary>
+    internal static CertificateFailure FailureOf(TlsPolicyVerdict verdict) =>
+        verdict.Passed ? CertificateFailure.PinMismatch
+        : verdict.Failure == CertificateFailure.None ? CertificateFailure.Other
+        : verdict.Failure;
 
     internal static string Policy(DeliveryRoute route) =>
         route.Connector is null ? $"defaultOutbound ({route.TlsLevel})" : $"connector \"{route.Connector}\" ({route.TlsLevel})";

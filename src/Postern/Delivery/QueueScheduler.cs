@@ -38,6 +38,8 @@ public sealed partial class QueueScheduler : IAsyncDisposable
     private readonly PriorityQueue<string, DateTimeOffset> _due = new();
     private readonly Dictionary<string, DateTimeOffset> _scheduled = new(StringComparer.Ordinal);
     private readonly HashSet<string> _active = new(StringComparer.Ordinal);
+    // Every message the scheduler holds (waiting or active); queue ids sort by time, so Min is the oldest.
+    private readonly SortedSet<string> _queued = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _destinations = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _deliveries;
     private readonly SemaphoreSlim _wake = new(0, 1);
@@ -66,7 +68,18 @@ public sealed partial class QueueScheduler : IAsyncDisposable
     {
         get
         {
-            lock (_gate) return _scheduled.Count + _active.Count(id => !_scheduled.ContainsKey(id));
+            lock (_gate) return _queued.Count;
+        }
+    }
+
+    /// <summary>When the oldest message the scheduler holds entered the spool (from its queue id); null when none. No spool access.</summary>
+    public DateTimeOffset? OldestArrival
+    {
+        get
+        {
+            string? oldest;
+            lock (_gate) oldest = _queued.Min;
+            return oldest is not null && QueueIdGenerator.TryGetTime(oldest, out DateTimeOffset at) ? at : null;
         }
     }
 
@@ -133,6 +146,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
                 _deleteRequested.Add(queueId);
                 return true;
             }
+            _queued.Remove(queueId);
         }
         if (!File.Exists(Path.Combine(_spool.QueueDirectory, queueId))) return false;
         await _spool.DeleteAsync(queueId).ConfigureAwait(false);
@@ -158,6 +172,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
             if (_scheduled.TryGetValue(queueId, out DateTimeOffset existing) && existing <= due && !force) return;
             _scheduled[queueId] = due;
             _due.Enqueue(queueId, due);
+            _queued.Add(queueId);
         }
         Wake();
     }
@@ -255,6 +270,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
                 // Rescheduled while in progress (e.g. a retry request): the loop dropped that index
                 // entry because the message was active, so put it back now that it is not.
                 if (!delete && _scheduled.TryGetValue(queueId, out DateTimeOffset pending)) _due.Enqueue(queueId, pending);
+                else if (delete || next is null || stopping.IsCancellationRequested) _queued.Remove(queueId);
             }
             if (delete)
             {

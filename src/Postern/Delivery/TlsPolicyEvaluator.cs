@@ -22,6 +22,9 @@ public sealed record TlsPolicyVerdict(TlsLevel Level, bool Passed, string? Reaso
 {
     /// <summary>The enhanced status code delivery defers with when the level fails: 4.7.4 without TLS, 4.7.5 for a refused certificate.</summary>
     public string? DeferralStatus { get; init; }
+
+    /// <summary>When the level refused a certificate: the category of <see cref="Reason"/>; otherwise <see cref="CertificateFailure.None"/>.</summary>
+    public CertificateFailure Failure { get; init; }
 }
 
 /// <summary>
@@ -66,14 +69,14 @@ public sealed class TlsPolicyEvaluator
         ArgumentNullException.ThrowIfNull(tls);
         if (tls.Leaf is null)
         {
-            return new ChainVerdict(false, "the server presented no certificate", []);
+            return new ChainVerdict(false, "the server presented no certificate", []) { Failure = CertificateFailure.Other };
         }
 
         var verdict = _trust.Verify(tls.Leaf, tls.Intermediates, serverAuth: true, at);
         if (!verdict.IsTrusted && tls.Presented.Count == 1 && !IsSelfIssued(tls.Leaf) && verdict.Problem is { } problem
             && problem.Contains("trusted root", StringComparison.Ordinal))
         {
-            return verdict with { Problem = problem + "; the server sent no intermediate certificate" };
+            return verdict with { Problem = problem + "; the server sent no intermediate certificate", Failure = CertificateFailure.MissingIntermediate };
         }
 
         return verdict;
@@ -135,7 +138,7 @@ public sealed class TlsPolicyEvaluator
         var chain = VerifyChain(tls, at);
         return chain.IsTrusted
             ? new TlsPolicyVerdict(level, true, null, [])
-            : new TlsPolicyVerdict(level, false, chain.Problem, []) { DeferralStatus = "4.7.5" };
+            : new TlsPolicyVerdict(level, false, chain.Problem, []) { DeferralStatus = "4.7.5", Failure = chain.Failure };
     }
 
     private TlsPolicyVerdict RequireName(TlsHandshakeResult? tls, string? noTlsReason, IReadOnlyList<string> expectedNames, DateTime? at)
@@ -156,12 +159,12 @@ public sealed class TlsPolicyEvaluator
 
         if (expectedNames.Count == 0)
         {
-            return new TlsPolicyVerdict(level, false, "no name to check the certificate against", matches) { DeferralStatus = "4.7.5" };
+            return new TlsPolicyVerdict(level, false, "no name to check the certificate against", matches) { DeferralStatus = "4.7.5", Failure = CertificateFailure.Other };
         }
 
         return matches.Any(m => m.Matched)
             ? new TlsPolicyVerdict(level, true, null, matches)
-            : new TlsPolicyVerdict(level, false, NameMismatch(certificateNames, expectedNames), matches) { DeferralStatus = "4.7.5" };
+            : new TlsPolicyVerdict(level, false, NameMismatch(certificateNames, expectedNames), matches) { DeferralStatus = "4.7.5", Failure = CertificateFailure.NameMismatch };
     }
 
     /// <summary>"certificate names [a, *.b] do not match c" (or "... match none of c, d").</summary>

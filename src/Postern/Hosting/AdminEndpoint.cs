@@ -20,7 +20,12 @@ namespace Postern.Hosting;
 /// </summary>
 public interface IAdminEndpointRoutes
 {
-    /// <summary>Adds the routes, e.g. <c>routes.MapGet("/metrics", ...)</c>.</summary>
+    /// <summary>Registers what the routes need in the admin server's services, before it is built; what is registered there is disposed with the server.</summary>
+    void ConfigureServices(IServiceCollection services)
+    {
+    }
+
+    /// <summary>Adds the routes, e.g. <c>routes.MapGet("/queue", ...)</c>.</summary>
     void Map(IEndpointRouteBuilder routes);
 }
 
@@ -108,6 +113,7 @@ public sealed class AdminEndpoint : IAsyncDisposable
         // The gateway owns SIGTERM and Ctrl+C; this server stops when the gateway stops it.
         builder.Services.AddSingleton<IHostLifetime, GatewayOwnedLifetime>();
         builder.Services.AddRoutingCore();
+        foreach (IAdminEndpointRoutes set in routes) set.ConfigureServices(builder.Services);
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

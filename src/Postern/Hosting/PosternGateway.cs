@@ -6,6 +6,7 @@ using Postern.Configuration;
 using Postern.Delivery;
 using Postern.Receiving;
 using Postern.Spool;
+using Postern.Telemetry;
 using Postern.Tls;
 
 namespace Postern.Hosting;
@@ -24,9 +25,10 @@ public sealed class PosternGateway : IAsyncDisposable
     private DeliveryAgent? _agent;
     private AdminEndpoint? _admin;
 
-    private PosternGateway(GatewaySnapshot snapshot, ILoggerFactory loggers, ILogger logger)
+    private PosternGateway(GatewaySnapshot snapshot, PosternMetrics metrics, ILoggerFactory loggers, ILogger logger)
     {
         _snapshot = snapshot;
+        Metrics = metrics;
         _loggers = loggers;
         _logger = logger;
     }
@@ -42,6 +44,9 @@ public sealed class PosternGateway : IAsyncDisposable
 
     /// <summary>The delivering side; null while <c>gateway.queue.hold</c> is true.</summary>
     public QueueScheduler? Scheduler => _scheduler;
+
+    /// <summary>The gateway's instruments; <see cref="PosternMetrics.TraceSink"/> is one of its message event sinks.</summary>
+    public PosternMetrics Metrics { get; }
 
     /// <summary>The admin endpoint (<c>gateway.admin</c>); null when not configured.</summary>
     public AdminEndpoint? AdminEndpoint => _admin;
@@ -64,24 +69,25 @@ public sealed class PosternGateway : IAsyncDisposable
         Directory.CreateDirectory(dataDirectory);
         GatewayLog.Starting(logger, HostNameOf(configuration), dataDirectory);
 
-        var spool = new MessageSpool(Path.Combine(dataDirectory, "spool"), loggers.CreateLogger<MessageSpool>());
+        var metrics = new PosternMetrics();
+        var spool = new MessageSpool(Path.Combine(dataDirectory, "spool"), loggers.CreateLogger<MessageSpool>(), metrics);
         SpoolRecovery recovery = spool.Recover();
         GatewayLog.SpoolRecovered(logger, recovery.Messages, recovery.PartialEntriesRemoved);
 
         GatewaySnapshot snapshot = GatewaySnapshot.Compile(configuration, spool, dataDirectory, previous: null, loggers, logger);
-        var instance = new PosternGateway(snapshot, loggers, logger);
+        var instance = new PosternGateway(snapshot, metrics, loggers, logger);
         if (!gateway.Queue.Hold) instance.StartDelivery(configuration, snapshot.Receiving.HostName);
         var limiter = new ConnectionLimiter(gateway.Limits.MaxConnections, gateway.Limits.MaxConnectionsPerClient);
         try
         {
             foreach (ListenerSettings listener in gateway.Listeners)
             {
-                var smtp = new SmtpListener(listener, () => instance._snapshot.Receiving, limiter, snapshot.Receiving.Logger);
+                var smtp = new SmtpListener(listener, () => instance._snapshot.Receiving, limiter, snapshot.Receiving.Logger, metrics);
                 smtp.Start();
                 instance._listeners.Add(smtp);
             }
             if (gateway.Admin is { } admin)
-                instance._admin = await AdminEndpoint.StartAsync(admin.Endpoint, [new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin"))], loggers, cancellationToken).ConfigureAwait(false);
+                instance._admin = await AdminEndpoint.StartAsync(admin.Endpoint, [new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin")), new AdminEndpointMetricsRoutes(metrics)], loggers, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -139,12 +145,13 @@ public sealed class PosternGateway : IAsyncDisposable
         GatewaySettings gateway = configuration.Gateway;
         _agent = new DeliveryAgent(hostName, new MxResolver(gateway.Dns), route => _snapshot.TrustFor(route), route => _snapshot.ClientCertificateFor(route),
             new SmtpClientLimits(), _loggers.CreateLogger("Postern.Smtp"),
-            gateway.DefaultOutbound.SourceAddress is { } source ? IPAddress.Parse(source) : null);
+            gateway.DefaultOutbound.SourceAddress is { } source ? IPAddress.Parse(source) : null, Metrics);
         _scheduler = new QueueScheduler(_snapshot.Receiving.Spool, _agent, () => _snapshot.Router, new RetrySchedule(gateway.Queue),
             new DeliveryStatusNotificationBuilder(hostName, TimeProvider.System, _loggers.CreateLogger<DeliveryStatusNotificationBuilder>()), hostName,
             new SchedulerLimits { ConcurrentDeliveries = gateway.Queue.MaxConcurrentDeliveries, ConcurrentDeliveriesPerDestination = gateway.Queue.MaxConcurrentDeliveriesPerDestination },
             TimeProvider.System, _loggers.CreateLogger("Postern.Queue"));
         _scheduler.Start();
+        Metrics.ObserveQueue(_scheduler);
     }
 
     /// <summary>Gateway certificates first (the first is the default), then each organization's.</summary>
@@ -186,5 +193,6 @@ public sealed class PosternGateway : IAsyncDisposable
         foreach (SmtpListener listener in _listeners) await listener.DisposeAsync().ConfigureAwait(false);
         _snapshot.Certificates?.Dispose();
         await _snapshot.Receiving.Spool.DisposeAsync().ConfigureAwait(false);
+        Metrics.Dispose();
     }
 }

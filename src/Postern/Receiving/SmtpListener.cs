@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Postern.Configuration;
 using Postern.Smtp;
+using Postern.Telemetry;
 
 namespace Postern.Receiving;
 
@@ -56,18 +57,22 @@ public sealed class SmtpListener : IAsyncDisposable
     private readonly Func<ReceivingContext> _context;
     private readonly ConnectionLimiter _limiter;
     private readonly ILogger _logger;
+    private readonly PosternMetrics? _metrics;
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly ConcurrentDictionary<Task, bool> _sessions = new();
     private Socket? _socket;
+    private string _name = "";
+    private int _running;
     private Task? _acceptLoop;
 
-    public SmtpListener(ListenerSettings settings, Func<ReceivingContext> context, ConnectionLimiter limiter, ILogger logger)
+    public SmtpListener(ListenerSettings settings, Func<ReceivingContext> context, ConnectionLimiter limiter, ILogger logger, PosternMetrics? metrics = null)
     {
         _settings = settings;
         _context = context;
         _limiter = limiter;
         _logger = logger;
+        _metrics = metrics;
     }
 
     public ListenerSettings Settings => _settings;
@@ -100,6 +105,9 @@ public sealed class SmtpListener : IAsyncDisposable
             throw;
         }
         _socket = socket;
+        // The bound endpoint names the listener in metrics: the configured one unless its port was 0.
+        _name = LocalEndPoint.ToString();
+        _metrics?.ObserveListener(_name, () => Volatile.Read(ref _running));
         ReceivingLog.Listening(_logger, LocalEndPoint.ToString(), _settings.Security.ToString());
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
@@ -152,11 +160,13 @@ public sealed class SmtpListener : IAsyncDisposable
             await RefuseAsync(client, refusal).ConfigureAwait(false);
             return;
         }
+        _metrics?.SessionStarted(_name);
+        Interlocked.Increment(ref _running);
         try
         {
             ReceivingContext context = _context();
             ReceivingLog.Connected(context.Logger, $"[{address}]:{remote.Port}", _settings.Endpoint);
-            var session = new SmtpServerSession(client, context, _settings);
+            var session = new SmtpServerSession(client, context, _settings, _metrics);
             await session.RunAsync(_stopping.Token, _abort.Token).ConfigureAwait(false);
         }
         catch (Exception e)
@@ -166,6 +176,7 @@ public sealed class SmtpListener : IAsyncDisposable
         }
         finally
         {
+            Interlocked.Decrement(ref _running);
             _limiter.Release(address);
         }
     }

@@ -10,6 +10,7 @@ using Microsoft.Extensions.Logging;
 using Postern.Configuration;
 using Postern.Smtp;
 using Postern.Spool;
+using Postern.Telemetry;
 using Postern.Tls;
 
 namespace Postern.Receiving;
@@ -69,6 +70,7 @@ public sealed class SmtpServerSession
     private readonly LimitSettings _limits;
     private readonly CommandLineReader _lineReader;
     private readonly ArrayBufferWriter<byte> _dataBuffer = new(64 * 1024);
+    private readonly PosternMetrics? _metrics;
 
     private Stream _stream;
     private PipeReader _reader;
@@ -95,8 +97,9 @@ public sealed class SmtpServerSession
     private CancellationToken _stopping;
     private CancellationTokenSource _session = null!;
 
-    public SmtpServerSession(Socket socket, ReceivingContext context, ListenerSettings listener)
+    public SmtpServerSession(Socket socket, ReceivingContext context, ListenerSettings listener, PosternMetrics? metrics = null)
     {
+        _metrics = metrics;
         _socket = socket;
         _networkStream = new NetworkStream(socket, ownsSocket: true);
         _stream = _networkStream;
@@ -339,6 +342,7 @@ public sealed class SmtpServerSession
         catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException)
         {
             ReceivingLog.TlsHandshakeFailed(Log, ClientText, e.Message);
+            _metrics?.Handshake(TlsDirection.Inbound, null, "failed");
             return false;
         }
 
@@ -352,7 +356,9 @@ public sealed class SmtpServerSession
 
         _tls = TlsFacts.From(ssl, handshake.ServerName);
         _identity = _context.Inbound.Identify(_remote.Address, certificate);
-        ReceivingLog.TlsEstablished(Log, certificate switch { null => "Anonymous", { IsTrusted: true } => "Trusted", _ => "Untrusted" },
+        string trust = certificate switch { null => "Anonymous", { IsTrusted: true } => "Trusted", _ => "Untrusted" };
+        _metrics?.Handshake(TlsDirection.Inbound, _tls, trust);
+        ReceivingLog.TlsEstablished(Log, trust,
             ClientText, _tls.Protocol, _tls.CipherSuite, _tls.ServerName ?? "", certificate?.Certificate.Subject ?? "");
         (_reader, _writer) = CreatePipes(ssl);
         _mustWaitForInput = false;

@@ -1,9 +1,11 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Win32.SafeHandles;
+using Postern.Telemetry;
 
 namespace Postern.Spool;
 
@@ -40,8 +42,10 @@ public sealed class MessageSpool : IAsyncDisposable
     private bool _disposed;
 
     /// <param name="directory">The spool root, e.g. "var/spool"; created if missing.</param>
-    public MessageSpool(string directory, ILogger<MessageSpool>? logger = null)
+    /// <param name="metrics">Where commit durations are recorded, if anywhere.</param>
+    public MessageSpool(string directory, ILogger<MessageSpool>? logger = null, PosternMetrics? metrics = null)
     {
+        Metrics = metrics;
         Directory = Path.GetFullPath(directory);
         Logger = (ILogger?)logger ?? NullLogger.Instance;
         TmpDirectory = Path.Combine(Directory, "tmp");
@@ -95,6 +99,8 @@ public sealed class MessageSpool : IAsyncDisposable
     internal string FreeDirectory { get; }
 
     internal ILogger Logger { get; }
+
+    internal PosternMetrics? Metrics { get; }
 
     internal DirectorySync QueueSync => _queueSync;
 
@@ -558,6 +564,7 @@ public sealed class SpoolWriter : IAsyncDisposable
         ThrowIfNotOpen();
         cancellationToken.ThrowIfCancellationRequested();
         _state = State.Committing;
+        long started = Stopwatch.GetTimestamp();
         try
         {
             if (_fileOffset == 0)
@@ -577,6 +584,7 @@ public sealed class SpoolWriter : IAsyncDisposable
             }
             RandomAccess.FlushToDisk(_handle!);
             await _directorySync.ConfigureAwait(false);
+            _spool.Metrics?.SpoolCommitted(started);
             _state = State.Committed;
             SpoolLog.MessageCommitted(_spool.Logger, QueueId, _length);
         }

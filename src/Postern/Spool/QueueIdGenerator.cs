@@ -48,6 +48,23 @@ internal sealed class QueueIdGenerator
         });
     }
 
+    /// <summary>When an id made by <see cref="Next"/> was made (to the millisecond); false for an id of another form.</summary>
+    public static bool TryGetTime(ReadOnlySpan<char> queueId, out DateTimeOffset time)
+    {
+        time = default;
+        if (queueId.Length != Length) return false;
+        long milliseconds = 0;
+        foreach (char c in queueId[..TimeChars])
+        {
+            int digit = Digits.IndexOf(c, StringComparison.Ordinal);
+            if (digit < 0) return false;
+            milliseconds = milliseconds * 36 + digit;
+        }
+        if (milliseconds > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()) return false;
+        time = DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);
+        return true;
+    }
+
     /// <summary>Whether <paramref name="value"/> can name a spool entry: 1-32 characters [0-9A-Z].</summary>
     public static bool IsValid(ReadOnlySpan<char> value)
     {

@@ -68,6 +68,9 @@ public sealed class TrustPolicy
 /// <summary>The outcome of building a chain: trusted or not, and why not in words a person can act on.</summary>
 public sealed record ChainVerdict(bool IsTrusted, string? Problem, IReadOnlyList<string> ChainSubjects)
 {
+    /// <summary>The category of <see cref="Problem"/>; <see cref="CertificateFailure.None"/> when trusted.</summary>
+    public CertificateFailure Failure { get; init; }
+
     internal static ChainVerdict Trusted(X509Chain chain) =>
         new(true, null, chain.ChainElements.Select(e => e.Certificate.Subject).ToArray());
 
@@ -76,8 +79,10 @@ public sealed record ChainVerdict(bool IsTrusted, string? Problem, IReadOnlyList
         var subjects = chain.ChainElements.Select(e => e.Certificate.Subject).ToArray();
         X509Certificate2 top = chain.ChainElements[^1].Certificate;
         var problems = new List<string>();
+        X509ChainStatusFlags flags = X509ChainStatusFlags.NoError;
         foreach (X509ChainStatus status in chain.ChainStatus)
         {
+            flags |= status.Status;
             string text = status.Status switch
             {
                 X509ChainStatusFlags.UntrustedRoot or X509ChainStatusFlags.PartialChain =>
@@ -89,7 +94,19 @@ public sealed record ChainVerdict(bool IsTrusted, string? Problem, IReadOnlyList
             };
             if (text.Length > 0 && !problems.Contains(text)) problems.Add(text);
         }
-        return new(false, problems.Count > 0 ? string.Join("; ", problems) : "chain could not be built", subjects);
+        return new(false, problems.Count > 0 ? string.Join("; ", problems) : "chain could not be built", subjects) { Failure = Categorize(chain, flags) };
+    }
+
+    /// <summary>One category for the flags: a chain that reaches no trusted root says more than its dates.</summary>
+    private static CertificateFailure Categorize(X509Chain chain, X509ChainStatusFlags flags)
+    {
+        if ((flags & (X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain)) != 0) return CertificateFailure.UntrustedRoot;
+        if ((flags & X509ChainStatusFlags.NotTimeValid) != 0)
+        {
+            DateTime at = chain.ChainPolicy.VerificationTime.ToUniversalTime();
+            return chain.ChainElements.Any(e => e.Certificate.NotBefore.ToUniversalTime() > at) ? CertificateFailure.NotYetValid : CertificateFailure.Expired;
+        }
+        return CertificateFailure.Other;
     }
 
     private static string ExpiryText(X509Chain chain)

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Postern.Configuration;
 using Postern.Delivery;
 using Postern.Spool;
+using Postern.Telemetry;
 using Postern.Tests.Support;
 using Postern.Tls;
 
@@ -18,14 +19,14 @@ internal sealed class DeliveryAgentHarness : IAsyncDisposable
 
     private readonly TempDirectory _directory = new("postern-agent");
 
-    public DeliveryAgentHarness()
+    public DeliveryAgentHarness(PosternMetrics? metrics = null)
     {
         Authority = new TestCertificateAuthority(_directory.Combine("ca"));
         Spool = new MessageSpool(_directory.Combine("spool"));
         Trust = TrustPolicy.Load(false, [Authority.RootFile]);
         // The resolver is never asked (IP-literal smart hosts); its server is a closed loopback port all the same.
         var resolver = new MxResolver(new DnsSettings { Servers = ["127.0.0.1:9"] });
-        Agent = new DeliveryAgent("client.postern.test", resolver, _ => Trust, _ => null, new SmtpClientLimits(), NullLogger.Instance);
+        Agent = new DeliveryAgent("client.postern.test", resolver, _ => Trust, _ => null, new SmtpClientLimits(), NullLogger.Instance, metrics: metrics);
     }
 
     public TestCertificateAuthority Authority { get; }

@@ -46,6 +46,22 @@ public sealed class QueueIdTests
         Assert.True(string.CompareOrdinal(a, c) < 0);
     }
 
+    [Fact]
+    public void The_time_an_id_was_made_is_read_back_to_the_millisecond()
+    {
+        var made = new DateTimeOffset(2026, 11, 29, 4, 13, 43, 517, TimeSpan.Zero);
+        string id = new QueueIdGenerator(new FrozenTime(made)).Next();
+        Assert.True(QueueIdGenerator.TryGetTime(id, out DateTimeOffset read));
+        Assert.Equal(made, read);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("ABC")]
+    [InlineData("0K9Q2M7B3X4D1A5F")]
+    [InlineData("0k9q2m7b30000abcde")]
+    public void An_id_of_another_form_has_no_time(string id) => Assert.False(QueueIdGenerator.TryGetTime(id, out _));
+
     private sealed class FrozenTime(DateTimeOffset now) : TimeProvider
     {
         public DateTimeOffset Now { get; set; } = now;
