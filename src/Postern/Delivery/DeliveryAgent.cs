@@ -129,7 +129,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
 
             (TlsHandshakeResult? tls, string? refusal, string status, string? noTls) = plaintext
                 ? (null, null, "", "plaintext fallback after a failed TLS handshake")
-                : await NegotiateTlsAsync(connection, route, host, where, cancellationToken).ConfigureAwait(false);
+                : await NegotiateTlsAsync(connection, job.QueueId, route, host, where, cancellationToken).ConfigureAwait(false);
             if (refusal is not null && tls is null && status == "4.7.5" && route.TlsLevel == TlsLevel.Opportunistic && route.PlaintextFallback)
             {
                 // Opportunistic with plaintextFallback: a failed handshake is retried in plain text on a new connection (logged).
@@ -185,7 +185,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
     /// when plain text is allowed.
     /// </summary>
     private async Task<(TlsHandshakeResult? Tls, string? Refusal, string Status, string? NoTls)> NegotiateTlsAsync(
-        SmtpClientConnection connection, DeliveryRoute route, MxHost host, string where, CancellationToken cancellationToken)
+        SmtpClientConnection connection, string queueId, DeliveryRoute route, MxHost host, string where, CancellationToken cancellationToken)
     {
         TlsLevel level = route.TlsLevel;
         // testMode: the connector's demands are checked and failures logged, but the message goes as Opportunistic would.
@@ -222,12 +222,12 @@ public sealed class DeliveryAgent : IAsyncDisposable
 
         TlsHandshakeResult tls = connection.Tls;
         (TlsPolicyVerdict verdict, string? problem) = CheckCertificate(route, host, tls, _trust(route));
+        DeliveryLog.TlsEstablished(_logger, queueId, TrustWord(level, verdict, tls, _trust(route)), where, tls.Facts);
         if (problem is not null)
         {
             if (enforce) return (tls, $"{problem} ({Policy(route)})", verdict.DeferralStatus ?? "4.7.5", null);
             DeliveryLog.TestModeFailure(_logger, where, route.Connector ?? "", problem);
         }
-        DeliveryLog.TlsEstablished(_logger, TrustWord(level, verdict, tls, _trust(route)), where, tls.Facts.Protocol, tls.Facts.CipherSuite);
         return (tls, null, "", null);
     }
 

@@ -353,7 +353,7 @@ public sealed class SmtpServerSession
         _tls = TlsFacts.From(ssl, handshake.ServerName);
         _identity = _context.Inbound.Identify(_remote.Address, certificate);
         ReceivingLog.TlsEstablished(Log, certificate switch { null => "Anonymous", { IsTrusted: true } => "Trusted", _ => "Untrusted" },
-            ClientText, _tls.Protocol, _tls.CipherSuite, _tls.ServerName ?? "", certificate?.Certificate.Subject ?? "");
+            InboundPolicy.Normalize(_remote.Address).ToString(), _tls, certificate?.Certificate.Subject);
         (_reader, _writer) = CreatePipes(ssl);
         _mustWaitForInput = false;
         return true;
