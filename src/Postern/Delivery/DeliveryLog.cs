@@ -11,7 +11,7 @@ internal static partial class DeliveryLog
 
     /// <summary>
     /// The line Postfix admins know, with the queue id first as on Postfix's smtp lines:
-    /// <c>4Xz...: Verified TLS connection established to mail.fabrikam.example[192.0.2.4]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)</c>.
+    /// <c>0MX1CQ73A0000KBYGN: Verified TLS connection established to mail.fabrikam.example[192.0.2.4]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)</c>.
     /// </summary>
     public static void TlsEstablished(ILogger logger, string queueId, string trust, string relay, TlsSessionFacts tls)
     {

@@ -10,7 +10,7 @@ internal static partial class SchedulerLog
 {
     /// <summary>
     /// Postfix's delivery line, one per recipient and attempt:
-    /// <c>4Xz...: to=&lt;bob@fabrikam.example&gt;, relay=mail.fabrikam.example[192.0.2.4]:25, delay=1.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as ABC), connector="Fabrikam"</c>.
+    /// <c>0MX1CQ73A0000KBYGN: to=&lt;bob@fabrikam.example&gt;, relay=mail.fabrikam.example[192.0.2.4]:25, delay=1.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4dXq1), connector="To Fabrikam servers"</c>.
     /// </summary>
     [LoggerMessage(4000, LogLevel.Information, "{QueueId}: to=<{Recipient}>, relay={Relay}, delay={Delay:0.0}, dsn={Dsn}, status={Status} ({Reply}), connector=\"{Connector}\"")]
     private static partial void Outcome(ILogger logger, string queueId, string recipient, string relay, double delay, string dsn, string status, string reply, string connector);
@@ -27,7 +27,7 @@ internal static partial class SchedulerLog
 
     /// <summary>
     /// A recipient still undelivered when the queue lifetime ran out, in the shape of <see cref="Outcome(ILogger, string, string, RecipientOutcome, DeliveryRoute, TimeSpan)"/>:
-    /// <c>4Xz...: to=&lt;bob@fabrikam.example&gt;, relay=none, delay=432000.0, dsn=4.4.1, status=expired (451 4.4.1 no host could be reached), connector="Fabrikam"</c>.
+    /// <c>0MX1CQ73A0000KBYGN: to=&lt;bob@fabrikam.example&gt;, relay=none, delay=432000.0, dsn=4.4.1, status=expired (451 4.4.1 no host could be reached), connector="To Fabrikam servers"</c>.
     /// </summary>
     [LoggerMessage(4002, LogLevel.Information, "{QueueId}: to=<{Recipient}>, relay={Relay}, delay={Delay:0.0}, dsn={Dsn}, status=expired ({Reply}), connector=\"{Connector}\"")]
     private static partial void Expired(ILogger logger, string queueId, string recipient, string relay, double delay, string dsn, string reply, string connector);
