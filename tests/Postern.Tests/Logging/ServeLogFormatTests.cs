@@ -216,9 +216,10 @@ public sealed class ServeLogFormatTests
             }
         }
 
-        /// <summary>SIGTERM, then the exit code once standard output is drained.</summary>
+        /// <summary>SIGTERM once the host handles it (the listeners accept a little earlier), then the exit code once standard output is drained.</summary>
         public async Task<int> StopAsync()
         {
+            await WaitForLineAsync("Application started.");
             ExternalProcess.Run("kill", "-TERM", _process!.Id.ToString(CultureInfo.InvariantCulture));
             using var timeout = new CancellationTokenSource(Patience);
             await _process.WaitForExitAsync(timeout.Token);
