@@ -14,15 +14,30 @@ internal static class ServeCommand
     public static Command Create()
     {
         Option<FileInfo?> config = CommonOptions.Config();
+        var format = new Option<string>("--log-format")
+        {
+            Description = "Log lines on standard output: 'text' (one line per event: UTC time, level, category[event id], message; "
+                + "under systemd, journald's <N> priority prefixes without a time) or 'json' (one JSON object per line, "
+                + "every field of the event as a property under State). Event ids: docs/logging.md.",
+            DefaultValueFactory = _ => "text",
+        };
+        format.AcceptOnlyFromAmong("text", "json");
+        var level = new Option<LogLevel>("--log-level")
+        {
+            Description = "Lowest level logged; Debug adds a line for each connection and spool write.",
+            DefaultValueFactory = _ => LogLevel.Information,
+        };
         var command = new Command("serve", "Run the gateway: receive, spool and deliver. Reloads its configuration file on change or SIGHUP; stops gracefully on SIGTERM or Ctrl+C.")
         {
             config,
+            format,
+            level,
         };
-        command.SetAction((parse, cancellation) => RunAsync(parse.GetValue(config), cancellation));
+        command.SetAction((parse, cancellation) => RunAsync(parse.GetValue(config), parse.GetValue(format) ?? "text", parse.GetValue(level), cancellation));
         return command;
     }
 
-    private static async Task<int> RunAsync(FileInfo? file, CancellationToken cancellation)
+    private static async Task<int> RunAsync(FileInfo? file, string logFormat, LogLevel logLevel, CancellationToken cancellation)
     {
         PosternConfiguration? configuration = CommonOptions.LoadOrReport(file, Console.Error, out int errors);
         if (configuration is null)
@@ -32,15 +47,8 @@ internal static class ServeCommand
         }
 
         HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.ClearProviders();
-        builder.Logging.SetMinimumLevel(LogLevel.Information);
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
-            o.UseUtcTimestamp = true;
-        });
         builder.Services.AddSystemd();
+        ServeLogging.Configure(builder.Logging, logFormat, logLevel, ServeLogging.UnderJournal());
         builder.Services.Configure<HostOptions>(o =>
             o.ShutdownTimeout = TimeSpan.FromSeconds(configuration.Gateway.Limits.ShutdownGraceSeconds + 15));
         var holder = new GatewayHolder();

@@ -133,7 +133,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
 
             (TlsHandshakeResult? tls, string? refusal, string status, string? noTls) = plaintext
                 ? (null, null, "", "plaintext fallback after a failed TLS handshake")
-                : await NegotiateTlsAsync(connection, route, host, where, cancellationToken).ConfigureAwait(false);
+                : await NegotiateTlsAsync(connection, job.QueueId, route, host, where, cancellationToken).ConfigureAwait(false);
             if (refusal is not null && tls is null && status == "4.7.5" && route.TlsLevel == TlsLevel.Opportunistic && route.PlaintextFallback)
             {
                 // Opportunistic with plaintextFallback: a failed handshake is retried in plain text on a new connection (logged).
@@ -189,7 +189,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
     /// when plain text is allowed.
     /// </summary>
     private async Task<(TlsHandshakeResult? Tls, string? Refusal, string Status, string? NoTls)> NegotiateTlsAsync(
-        SmtpClientConnection connection, DeliveryRoute route, MxHost host, string where, CancellationToken cancellationToken)
+        SmtpClientConnection connection, string queueId, DeliveryRoute route, MxHost host, string where, CancellationToken cancellationToken)
     {
         TlsLevel level = route.TlsLevel;
         // testMode: the connector's demands are checked and failures logged, but the message goes as Opportunistic would.
@@ -229,6 +229,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
         (TlsPolicyVerdict verdict, string? problem) = CheckCertificate(route, host, tls, _trust(route));
         string trust = TrustWord(level, verdict, tls, _trust(route));
         _metrics?.Handshake(TlsDirection.Outbound, tls.Facts, trust);
+        DeliveryLog.TlsEstablished(_logger, queueId, trust, where, tls.Facts);
         if (problem is not null)
         {
             // Counted in test mode too: that is how a connector's demands are tried before they are enforced.
@@ -236,7 +237,6 @@ public sealed class DeliveryAgent : IAsyncDisposable
             if (enforce) return (tls, $"{problem} ({Policy(route)})", verdict.DeferralStatus ?? "4.7.5", null);
             DeliveryLog.TestModeFailure(_logger, where, route.Connector ?? "", problem);
         }
-        DeliveryLog.TlsEstablished(_logger, trust, where, tls.Facts.Protocol, tls.Facts.CipherSuite);
         return (tls, null, "", null);
     }
 

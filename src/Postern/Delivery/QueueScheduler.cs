@@ -328,7 +328,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
                 };
                 state = state.WithRecipient(i, expired);
                 dsnReports.Add(DsnRecipientReport.FromState(envelope.Recipients[i], expired, DsnAction.Failed));
-                SchedulerLog.Expired(_logger, queueId, r.Address, expired.LastReply.ToString());
+                SchedulerLog.Expired(_logger, queueId, expired, expired.LastReply, now - arrival);
             }
             await FinishAsync(envelope, dsnReports, stopping).ConfigureAwait(false);
             return null;
@@ -375,7 +375,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
                         NextAttemptAt = outcome.Kind == RecipientOutcomeKind.Deferred ? _schedule.NextAttempt(arrival, finished, attempts) : null,
                     };
                     state = state.WithRecipient(outcome.Index, updated);
-                    SchedulerLog.Outcome(_logger, queueId, updated.Address, route.Connector ?? "", updated.RemoteMta ?? "", outcome.Kind.ToString(), outcome.Reply.ToString());
+                    SchedulerLog.Outcome(_logger, queueId, updated.Address, outcome, route, finished - arrival);
                     if (outcome.Kind == RecipientOutcomeKind.Failed)
                         dsnReports.Add(DsnRecipientReport.FromState(envelope.Recipients[outcome.Index], updated, DsnAction.Failed));
                     else if (outcome.Kind == RecipientOutcomeKind.Delivered)

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Postern.Tls;
 
 namespace Postern.Receiving;
 
@@ -14,8 +15,19 @@ internal static partial class ReceivingLog
     [LoggerMessage(1002, LogLevel.Warning, "connection from {Client} refused: {Reason}")]
     public static partial void ConnectionRefused(ILogger logger, string client, string reason);
 
-    [LoggerMessage(1003, LogLevel.Information, "{Trust} TLS connection established from {Client}: {Protocol} with cipher {Cipher} sni={ServerName} client_cert=\"{Subject}\"")]
-    public static partial void TlsEstablished(ILogger logger, string trust, string client, string protocol, string cipher, string serverName, string subject);
+    /// <summary>Event 1003, Information: see <see cref="TlsEstablished"/>.</summary>
+    public static readonly EventId TlsEstablishedEvent = new(1003, nameof(TlsEstablished));
+
+    /// <summary>
+    /// Postfix smtpd's line, <c>Anonymous TLS connection established from unknown[192.0.2.9]: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)</c>,
+    /// then <c> sni=</c> and <c> client_cert="..."</c> when the client sent them. Postern does no
+    /// reverse lookups, so the client's name is <c>unknown</c> as in Postfix without one.
+    /// </summary>
+    public static void TlsEstablished(ILogger logger, string trust, string clientAddress, TlsSessionFacts tls, string? clientCertificate)
+    {
+        if (!logger.IsEnabled(LogLevel.Information)) return;
+        logger.Log(LogLevel.Information, TlsEstablishedEvent, TlsEstablishedLogState.Inbound(trust, "unknown", clientAddress, tls, clientCertificate), null, TlsEstablishedLogState.Formatter);
+    }
 
     [LoggerMessage(1004, LogLevel.Warning, "TLS handshake failed with {Client}: {Reason}")]
     public static partial void TlsHandshakeFailed(ILogger logger, string client, string reason);

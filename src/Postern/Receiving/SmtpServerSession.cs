@@ -358,8 +358,7 @@ public sealed class SmtpServerSession
         _identity = _context.Inbound.Identify(_remote.Address, certificate);
         string trust = certificate switch { null => "Anonymous", { IsTrusted: true } => "Trusted", _ => "Untrusted" };
         _metrics?.Handshake(TlsDirection.Inbound, _tls, trust);
-        ReceivingLog.TlsEstablished(Log, trust,
-            ClientText, _tls.Protocol, _tls.CipherSuite, _tls.ServerName ?? "", certificate?.Certificate.Subject ?? "");
+        ReceivingLog.TlsEstablished(Log, trust, InboundPolicy.Normalize(_remote.Address).ToString(), _tls, certificate?.Certificate.Subject);
         (_reader, _writer) = CreatePipes(ssl);
         _mustWaitForInput = false;
         return true;

@@ -19,14 +19,15 @@ internal sealed class DeliveryAgentHarness : IAsyncDisposable
 
     private readonly TempDirectory _directory = new("postern-agent");
 
-    public DeliveryAgentHarness(PosternMetrics? metrics = null)
+    /// <param name="logger">Where the agent logs; nowhere when null.</param>
+    public DeliveryAgentHarness(PosternMetrics? metrics = null, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         Authority = new TestCertificateAuthority(_directory.Combine("ca"));
         Spool = new MessageSpool(_directory.Combine("spool"));
         Trust = TrustPolicy.Load(false, [Authority.RootFile]);
         // The resolver is never asked (IP-literal smart hosts); its server is a closed loopback port all the same.
         var resolver = new MxResolver(new DnsSettings { Servers = ["127.0.0.1:9"] });
-        Agent = new DeliveryAgent("client.postern.test", resolver, _ => Trust, _ => null, new SmtpClientLimits(), NullLogger.Instance, metrics: metrics);
+        Agent = new DeliveryAgent("client.postern.test", resolver, _ => Trust, _ => null, new SmtpClientLimits(), logger ?? NullLogger.Instance, metrics: metrics);
     }
 
     public TestCertificateAuthority Authority { get; }

@@ -80,7 +80,7 @@ public sealed class DeliveryPostfixTests(InteropEnvironment environment)
             @"by exchange\.fabrikam\.example \(Postfix\) with ESMTPS id \S+",
             received);
         await gateway.WaitForLogAsync(new Regex(@"Verified TLS connection established to \S*\[127\.0\.0\.6\]:25: TLSv1\.[23] with cipher \S+"), Timeout);
-        await gateway.WaitForLogAsync(new Regex(@"to=<user@fabrikam\.example> connector=""To Fabrikam servers"" relay=\S* \[127\.0\.0\.6\] status=\w+ \(250 "), Timeout);
+        await gateway.WaitForLogAsync(new Regex(@"to=<user@fabrikam\.example>, relay=\S*\[127\.0\.0\.6\]:25, delay=\d+\.\d, dsn=2\.\d\.\d, status=sent \(250 .*\), connector=""To Fabrikam servers"""), Timeout);
         await gateway.WaitForEmptyQueueAsync(Timeout);
         await receiver.WaitForMaillogAsync(new Regex(@"(Trusted|Verified) TLS connection established from unknown\[127\.0\.0\.\d+\]"), Timeout);
     }
@@ -216,7 +216,7 @@ public sealed class DeliveryPostfixTests(InteropEnvironment environment)
         var delivered = await WaitForDeliveredAsync(receiver, gateway, 1);
         Assert.All(delivered, m => Assert.Contains($"Subject: survives {token}", m, StringComparison.Ordinal));
         await gateway.WaitForEmptyQueueAsync(Timeout);
-        await gateway.WaitForLogAsync(new Regex(queueId + @": to=<user@fabrikam\.example> .* \(250 "), Timeout);
+        await gateway.WaitForLogAsync(new Regex(queueId + @": to=<user@fabrikam\.example>, .* status=sent \(250 "), Timeout);
     }
 
     [InteropFact]
@@ -248,7 +248,7 @@ public sealed class DeliveryPostfixTests(InteropEnvironment environment)
         Assert.Contains($"Subject: by mx {token}", delivered, StringComparison.Ordinal);
         Assert.Contains("Delivered-To: someone@partner.test", delivered, StringComparison.Ordinal);
         await gateway.WaitForLogAsync(new Regex(@"Verified TLS connection established to mx\.partner\.test\[127\.0\.0\.6\]:25"), Timeout);
-        await gateway.WaitForLogAsync(new Regex(@"to=<someone@partner\.test> connector=""To Partner by MX"" relay=mx\.partner\.test \[127\.0\.0\.6\] status=\w+ \(250 "), Timeout);
+        await gateway.WaitForLogAsync(new Regex(@"to=<someone@partner\.test>, relay=mx\.partner\.test\[127\.0\.0\.6\]:25, delay=\d+\.\d, dsn=2\.\d\.\d, status=sent \(250 .*\), connector=""To Partner by MX"""), Timeout);
         await gateway.WaitForEmptyQueueAsync(Timeout);
     }
 
