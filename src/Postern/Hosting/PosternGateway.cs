@@ -7,6 +7,7 @@ using Postern.Delivery;
 using Postern.Receiving;
 using Postern.Spool;
 using Postern.Tls;
+using Postern.Tracing;
 
 namespace Postern.Hosting;
 
@@ -23,12 +24,16 @@ public sealed class PosternGateway : IAsyncDisposable
     private QueueScheduler? _scheduler;
     private DeliveryAgent? _agent;
     private AdminEndpoint? _admin;
+    private readonly TraceStore? _traceStore;
+    private readonly ITraceSink _trace;
 
-    private PosternGateway(GatewaySnapshot snapshot, ILoggerFactory loggers, ILogger logger)
+    private PosternGateway(GatewaySnapshot snapshot, ILoggerFactory loggers, ILogger logger, TraceStore? traceStore, ITraceSink trace)
     {
         _snapshot = snapshot;
         _loggers = loggers;
         _logger = logger;
+        _traceStore = traceStore;
+        _trace = trace;
     }
 
     public string HostName => _snapshot.Receiving.HostName;
@@ -45,6 +50,9 @@ public sealed class PosternGateway : IAsyncDisposable
 
     /// <summary>The admin endpoint (<c>gateway.admin</c>); null when not configured.</summary>
     public AdminEndpoint? AdminEndpoint => _admin;
+
+    /// <summary>The message trace (<c>gateway.trace</c>); null when disabled or when it could not be opened.</summary>
+    public TraceStore? TraceStore => _traceStore;
 
     /// <summary>The endpoints actually bound, in configuration order.</summary>
     public IReadOnlyList<IPEndPoint> Endpoints => _listeners.Select(l => l.LocalEndPoint).ToArray();
@@ -68,8 +76,19 @@ public sealed class PosternGateway : IAsyncDisposable
         SpoolRecovery recovery = spool.Recover();
         GatewayLog.SpoolRecovered(logger, recovery.Messages, recovery.PartialEntriesRemoved);
 
-        GatewaySnapshot snapshot = GatewaySnapshot.Compile(configuration, spool, dataDirectory, previous: null, loggers, logger);
-        var instance = new PosternGateway(snapshot, loggers, logger);
+        TraceStore? traceStore = OpenTraceStore(gateway.Trace, dataDirectory, loggers);
+        ITraceSink trace = BuildTraceSink(traceStore);
+        GatewaySnapshot snapshot;
+        try
+        {
+            snapshot = GatewaySnapshot.Compile(configuration, spool, dataDirectory, previous: null, loggers, logger, trace);
+        }
+        catch
+        {
+            if (traceStore is not null) await traceStore.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        var instance = new PosternGateway(snapshot, loggers, logger, traceStore, trace);
         if (!gateway.Queue.Hold) instance.StartDelivery(configuration, snapshot.Receiving.HostName);
         var limiter = new ConnectionLimiter(gateway.Limits.MaxConnections, gateway.Limits.MaxConnectionsPerClient);
         try
@@ -81,7 +100,7 @@ public sealed class PosternGateway : IAsyncDisposable
                 instance._listeners.Add(smtp);
             }
             if (gateway.Admin is { } admin)
-                instance._admin = await AdminEndpoint.StartAsync(admin.Endpoint, [new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin"))], loggers, cancellationToken).ConfigureAwait(false);
+                instance._admin = await AdminEndpoint.StartAsync(admin.Endpoint, [new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin"), trace)], loggers, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -91,6 +110,31 @@ public sealed class PosternGateway : IAsyncDisposable
         await Task.CompletedTask.ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         return instance;
+    }
+
+    /// <summary>Every sink events go to: the trace store and whatever else observes the mail flow. The one place to add a sink.</summary>
+    private static ITraceSink BuildTraceSink(TraceStore? traceStore)
+    {
+        var sinks = new List<ITraceSink>();
+        if (traceStore is not null) sinks.Add(traceStore);
+        return sinks.Count == 0 ? NullTraceSink.Instance : new TraceSinks(sinks);
+    }
+
+    /// <summary>The trace store when <c>gateway.trace.enabled</c>; a database that cannot be opened is logged and mail flows without it.</summary>
+    private static TraceStore? OpenTraceStore(TraceSettings settings, string dataDirectory, ILoggerFactory loggers)
+    {
+        if (!settings.Enabled) return null;
+        TraceStoreOptions options = TraceStoreOptions.For(dataDirectory, settings);
+        ILogger logger = loggers.CreateLogger("Postern.Trace");
+        try
+        {
+            return TraceStore.Open(options, logger);
+        }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            TraceLog.Unavailable(logger, options.Path, e.Message);
+            return null;
+        }
     }
 
     internal static string HostNameOf(PosternConfiguration configuration) =>
@@ -117,7 +161,8 @@ public sealed class PosternGateway : IAsyncDisposable
             GatewaySnapshot next = GatewaySnapshot.Compile(configuration, _snapshot.Receiving.Spool, _snapshot.DataDirectory, _snapshot, _loggers, _logger);
             if (!configuration.Gateway.Listeners.SequenceEqual(current.Gateway.Listeners)
                 || Path.GetFullPath(configuration.Gateway.DataDirectory) != _snapshot.DataDirectory
-                || configuration.Gateway.Queue != current.Gateway.Queue)
+                || configuration.Gateway.Queue != current.Gateway.Queue
+                || configuration.Gateway.Trace != current.Gateway.Trace)
             {
                 GatewayLog.ReloadNeedsRestart(_logger);
             }
@@ -143,7 +188,7 @@ public sealed class PosternGateway : IAsyncDisposable
         _scheduler = new QueueScheduler(_snapshot.Receiving.Spool, _agent, () => _snapshot.Router, new RetrySchedule(gateway.Queue),
             new DeliveryStatusNotificationBuilder(hostName, TimeProvider.System, _loggers.CreateLogger<DeliveryStatusNotificationBuilder>()), hostName,
             new SchedulerLimits { ConcurrentDeliveries = gateway.Queue.MaxConcurrentDeliveries, ConcurrentDeliveriesPerDestination = gateway.Queue.MaxConcurrentDeliveriesPerDestination },
-            TimeProvider.System, _loggers.CreateLogger("Postern.Queue"));
+            TimeProvider.System, _loggers.CreateLogger("Postern.Queue"), _trace);
         _scheduler.Start();
     }
 
@@ -177,6 +222,8 @@ public sealed class PosternGateway : IAsyncDisposable
         await Task.WhenAll(_listeners.Select(l => l.StopAsync(grace))).ConfigureAwait(false);
         if (_scheduler is not null) await _scheduler.StopAsync(grace).ConfigureAwait(false);
         if (_agent is not null) await _agent.DisposeAsync().ConfigureAwait(false);
+        // Last: what the sessions and the scheduler recorded on their way out is written.
+        if (_traceStore is not null) await _traceStore.DisposeAsync().ConfigureAwait(false);
         GatewayLog.Stopped(_logger);
     }
 
