@@ -321,11 +321,22 @@ public sealed class TraceStoreTests(ITestOutputHelper output) : IDisposable
             store.Record(Outcome(TraceEventKind.Queued, id, "bob@partner.test", t, $"{i}@fabrikam.test"));
             store.Record(new TraceEvent
             {
-                Time = t, Kind = TraceEventKind.Attempt, QueueId = id, Sender = "alice@fabrikam.test", Connector = "To Partner",
-                RemoteHost = "mx.partner.test", RemoteAddress = "192.0.2.25", TlsLevel = "DomainValidation", TlsProtocol = "TLSv1.3",
-                TlsCipher = "TLS_AES_256_GCM_SHA384", CertificateSubject = "CN=mx.partner.test", CertificateNames = ["mx.partner.test"],
-                CertificateSha256 = "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF", Verification = "Verified",
-                Reply = "250 2.0.0 queued", DurationMs = 12,
+                Time = t,
+                Kind = TraceEventKind.Attempt,
+                QueueId = id,
+                Sender = "alice@fabrikam.test",
+                Connector = "To Partner",
+                RemoteHost = "mx.partner.test",
+                RemoteAddress = "192.0.2.25",
+                TlsLevel = "DomainValidation",
+                TlsProtocol = "TLSv1.3",
+                TlsCipher = "TLS_AES_256_GCM_SHA384",
+                CertificateSubject = "CN=mx.partner.test",
+                CertificateNames = ["mx.partner.test"],
+                CertificateSha256 = "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
+                Verification = "Verified",
+                Reply = "250 2.0.0 queued",
+                DurationMs = 12,
             });
             store.Record(Outcome(TraceEventKind.Delivered, id, "bob@partner.test", t) with { Reply = "250 2.0.0 queued", DurationMs = 30 });
         }
