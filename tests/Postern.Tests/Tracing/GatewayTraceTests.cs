@@ -160,7 +160,7 @@ public sealed class GatewayTraceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_refused_recipient_and_an_administrator_delete_are_recorded()
+    public async Task A_recipient_refused_at_the_door_is_recorded_without_a_queue_id()
     {
         _gateway = await TestGateway.StartAsync(loopbackRelay: false);
         await using (RawSmtpClient client = await RawSmtpClient.ConnectAsync(_gateway.Plain))
@@ -179,5 +179,42 @@ public sealed class GatewayTraceTests : IAsyncLifetime
         Assert.Equal("recipient refused by the inbound policy", rejected["detail"]);
         Assert.StartsWith("5", (string)rejected["reply"]!, StringComparison.Ordinal);
         Assert.Null(rejected["tls_protocol"]);
+    }
+
+    [Fact]
+    public async Task A_message_deleted_by_the_administrator_ends_as_deleted()
+    {
+        _gateway = await TestGateway.StartAsync(customize: c => c with
+        {
+            Gateway = c.Gateway with
+            {
+                Queue = new QueueSettings { Hold = false, MinimumBackoffSeconds = 60, MaximumBackoffSeconds = 60 },
+                // The MX lookup goes to a closed loopback port: the recipient is deferred.
+                Dns = new DnsSettings { Servers = ["127.0.0.1:9"], TimeoutSeconds = 1 },
+            },
+        });
+        string queueId;
+        await using (RawSmtpClient client = await RawSmtpClient.ConnectAsync(_gateway.Plain))
+        {
+            await client.ReadReplyAsync();
+            await client.CommandAsync("EHLO client.test");
+            await client.CommandAsync("MAIL FROM:<alice@fabrikam.test>");
+            await client.CommandAsync("RCPT TO:<bob@nowhere.test>");
+            await client.CommandAsync("DATA");
+            await client.SendAsync("Subject: to be deleted\r\nMessage-Id: <deleted@fabrikam.test>\r\n\r\nHello.\r\n.\r\n");
+            queueId = (await client.ReadReplyAsync())["250 2.0.0 Ok: queued as ".Length..];
+        }
+        await WaitUntilAsync(() => _gateway.Gateway.Scheduler!.DueAt(queueId) is not null
+            && _gateway.Gateway.Spool.DeliveryStates.Load(queueId).Recipients[0].Attempts > 0, "the recipient deferred");
+        Assert.True(await _gateway.Gateway.Scheduler!.DeleteAsync(queueId));
+        await _gateway.Gateway.StopAsync();
+
+        List<Dictionary<string, object?>> events = TraceDatabase.Query(DatabasePath, "SELECT * FROM events WHERE queue_id = $q ORDER BY id", ("$q", queueId));
+        Assert.Equal(["received", "queued", "deferred", "deleted"], events.Select(e => (string)e["kind"]!));
+        Assert.Equal("deleted by the administrator", events[^1]["detail"]);
+        Assert.Equal("deleted@fabrikam.test", events[^1]["message_id"]);
+        Assert.Null(events[0]["tls_protocol"]);
+        Dictionary<string, object?> message = Assert.Single(TraceDatabase.Query(DatabasePath, "SELECT * FROM messages WHERE queue_id = $q", ("$q", queueId)));
+        Assert.Equal("deleted", message["status"]);
     }
 }
