@@ -83,6 +83,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
                 DateTimeOffset at = DateTimeOffset.UtcNow;
                 HostResult result = await TryHostAsync(job, host, address, open, cancellationToken).ConfigureAwait(false);
                 tried.Add(result.Trace);
+                if (result.RefusedBeforeFallback is { } refused) attempts.Add(refused);
                 attempts.Add(Describe(route, host, address, host.Port ?? 25, at, Stopwatch.GetElapsedTime(started), result));
                 if (result.Outcomes is not null) return Result(result, tried, attempts);
                 last = result.Reply;
@@ -144,6 +145,8 @@ public sealed class DeliveryAgent : IAsyncDisposable
     private async Task<HostResult> TryHostAsync(DeliveryJob job, MxHost host, IPAddress address, Func<SpoolMessage> open, CancellationToken cancellationToken, bool plaintext = false)
     {
         DeliveryRoute route = job.Route;
+        long started = Stopwatch.GetTimestamp();
+        DateTimeOffset at = DateTimeOffset.UtcNow;
         int port = host.Port ?? 25;
         string mta = $"{host.Name} [{address}]";
         string where = $"{host.Name}[{address}]:{port}";
@@ -165,7 +168,9 @@ public sealed class DeliveryAgent : IAsyncDisposable
                 DeliveryLog.TlsRefused(_logger, job.QueueId, where, route.Connector ?? "", refusal);
                 await connection.DisposeAsync().ConfigureAwait(false);
                 connection = null;
-                return await TryHostAsync(job, host, address, open, cancellationToken, plaintext: true).ConfigureAwait(false);
+                var failed = new HostResult(null, mta, null, $"{where}: {status} {refusal}", RecordedReply.Local(454, EnhancedStatusCode.Parse(status), refusal));
+                HostResult fallback = await TryHostAsync(job, host, address, open, cancellationToken, plaintext: true).ConfigureAwait(false);
+                return fallback with { RefusedBeforeFallback = Describe(route, host, address, port, at, Stopwatch.GetElapsedTime(started), failed) };
             }
             if (refusal is not null)
             {
@@ -527,5 +532,8 @@ public sealed class DeliveryAgent : IAsyncDisposable
     {
         /// <summary>The trust word of the TLS session (see <see cref="TrustWord"/>).</summary>
         public string? Verification { get; init; }
+
+        /// <summary>With plaintextFallback: the attempt whose TLS handshake failed before this plain-text one.</summary>
+        public DeliveryHostAttempt? RefusedBeforeFallback { get; init; }
     }
 }

@@ -199,6 +199,14 @@ public sealed class DeliveryAgentTlsTests : IAsyncLifetime
         Assert.Equal(RecipientOutcomeKind.Delivered, Assert.Single(result.Outcomes).Kind);
         Assert.Equal(2, server.Connections);
         Assert.False(Assert.Single(server.Transactions).Encrypted);
+        // Both connections are in the attempt's facts: the failed handshake, then plain text.
+        Assert.Equal(2, result.Attempts.Count);
+        Assert.False(result.Attempts[0].Settled);
+        Assert.StartsWith("454 4.7.5 ", result.Attempts[0].Reply, StringComparison.Ordinal);
+        Assert.Null(result.Attempts[0].Tls);
+        Assert.True(result.Attempts[1].Settled);
+        Assert.Null(result.Attempts[1].Tls);
+        Assert.Equal("250 2.0.0 queued", result.Attempts[1].Reply);
     }
 
     [Theory]
