@@ -217,4 +217,22 @@ public sealed class GatewayTraceTests : IAsyncLifetime
         Dictionary<string, object?> message = Assert.Single(TraceDatabase.Query(DatabasePath, "SELECT * FROM messages WHERE queue_id = $q", ("$q", queueId)));
         Assert.Equal("deleted", message["status"]);
     }
+
+    [Fact]
+    public async Task With_the_trace_disabled_there_is_no_store_and_no_database()
+    {
+        _gateway = await TestGateway.StartAsync(customize: c => c with { Gateway = c.Gateway with { Trace = new TraceSettings { Enabled = false } } });
+        Assert.Null(_gateway.Gateway.TraceStore);
+        await using (RawSmtpClient client = await RawSmtpClient.ConnectAsync(_gateway.Plain))
+        {
+            await client.ReadReplyAsync();
+            await client.CommandAsync("EHLO client.test");
+            await client.CommandAsync("MAIL FROM:<alice@fabrikam.test>");
+            await client.CommandAsync("RCPT TO:<bob@partner.test>");
+            await client.CommandAsync("DATA");
+            await client.SendAsync("Subject: untraced\r\n\r\nHello.\r\n.\r\n");
+            Assert.StartsWith("250", await client.ReadReplyAsync(), StringComparison.Ordinal);
+        }
+        Assert.False(File.Exists(DatabasePath));
+    }
 }
