@@ -65,6 +65,7 @@ public static class ConfigurationValidator
             }
             Limits(gateway.Limits, $"{G}.limits");
             Queue(gateway.Queue, $"{G}.queue");
+            Trace(gateway.Trace, $"{G}.trace");
         }
 
         private void Listeners(GatewaySettings gateway)
@@ -284,6 +285,18 @@ public static class ConfigurationValidator
             if (queue.DelayWarningHours >= queue.LifetimeHours && queue.LifetimeHours > 0)
             {
                 Warning($"{path}.delayWarningHours", $"not less than lifetimeHours ({queue.LifetimeHours}), so no delay warning is ever sent");
+            }
+        }
+
+        private void Trace(TraceSettings trace, string path)
+        {
+            if (trace.RetentionDays < 1)
+            {
+                Error($"{path}.retentionDays", $"must be at least 1 (is {trace.RetentionDays})");
+            }
+            if (trace.MaxSizeMegabytes < 16)
+            {
+                Error($"{path}.maxSizeMegabytes", $"must be at least 16 (is {trace.MaxSizeMegabytes})");
             }
         }
 

@@ -25,6 +25,7 @@ public sealed record GatewaySettings
     public AdminSettings? Admin { get; init; }
     public LimitSettings Limits { get; init; } = new();
     public QueueSettings Queue { get; init; } = new();
+    public TraceSettings Trace { get; init; } = new();
 }
 
 public enum ListenerSecurity { StartTls, ImplicitTls, None }
@@ -126,6 +127,16 @@ public sealed record QueueSettings
     public int DelayWarningHours { get; init; } = 4;
     public int MinimumBackoffSeconds { get; init; } = 300;
     public int MaximumBackoffSeconds { get; init; } = 3600;
+}
+
+/// <summary>The message trace store, <c>{dataDirectory}/trace/trace.db</c> (what <c>postern trace</c> reads).</summary>
+public sealed record TraceSettings
+{
+    public bool Enabled { get; init; } = true;
+    /// <summary>Days a message's trace is kept after its last event.</summary>
+    public int RetentionDays { get; init; } = 30;
+    /// <summary>Bound on the database size; the oldest messages go first when it is reached.</summary>
+    public int MaxSizeMegabytes { get; init; } = 1024;
 }
 
 public sealed record OrganizationSettings

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography;
@@ -54,8 +55,13 @@ public sealed class DeliveryAgent : IAsyncDisposable
         // A connection kept from the previous message to this destination, under the same policy.
         if (TakeIdle(route.DestinationKey) is { } pooled)
         {
+            long reuseStarted = Stopwatch.GetTimestamp();
+            DateTimeOffset reuseAt = DateTimeOffset.UtcNow;
+            IPEndPoint remote = pooled.Connection.RemoteEndPoint;
             HostResult reused = await TransactAsync(job, pooled.Connection, pooled.Host, pooled.Tls, open, cancellationToken).ConfigureAwait(false);
-            if (reused.Outcomes is not null) return Result(reused, [reused.Trace]);
+            reused = reused with { Verification = pooled.Verification };
+            if (reused.Outcomes is not null)
+                return Result(reused, [reused.Trace], [Describe(route, pooled.Host, remote.Address, remote.Port, reuseAt, Stopwatch.GetElapsedTime(reuseStarted), reused)]);
             // The server closed it meanwhile: start afresh below.
         }
 
@@ -70,15 +76,20 @@ public sealed class DeliveryAgent : IAsyncDisposable
         }
 
         var tried = new List<string>();
+        var attempts = new List<DeliveryHostAttempt>();
         RecordedReply? last = null;
         string? lastMta = null;
         foreach (MxHost host in resolution.Hosts)
         {
             foreach (IPAddress address in host.Addresses)
             {
+                long started = Stopwatch.GetTimestamp();
+                DateTimeOffset at = DateTimeOffset.UtcNow;
                 HostResult result = await TryHostAsync(job, host, address, open, cancellationToken).ConfigureAwait(false);
                 tried.Add(result.Trace);
-                if (result.Outcomes is not null) return Result(result, tried);
+                if (result.RefusedBeforeFallback is { } refused) attempts.Add(refused);
+                attempts.Add(Describe(route, host, address, host.Port ?? 25, at, Stopwatch.GetElapsedTime(started), result));
+                if (result.Outcomes is not null) return Result(result, tried, attempts);
                 last = result.Reply;
                 lastMta = result.RemoteMta;
             }
@@ -91,15 +102,34 @@ public sealed class DeliveryAgent : IAsyncDisposable
             Outcomes = job.Recipients.Select(i => new RecipientOutcome(i, RecipientOutcomeKind.Deferred, last, lastMta)).ToArray(),
             RemoteMta = lastMta,
             HostsTried = tried,
+            Attempts = attempts,
         };
     }
 
-    private static DeliveryAttemptResult Result(HostResult result, IReadOnlyList<string> tried) => new()
+    private static DeliveryAttemptResult Result(HostResult result, IReadOnlyList<string> tried, IReadOnlyList<DeliveryHostAttempt> attempts) => new()
     {
         Outcomes = result.Outcomes!,
         RemoteMta = result.RemoteMta,
         Tls = result.Tls,
         HostsTried = tried,
+        Attempts = attempts,
+    };
+
+    private static DeliveryHostAttempt Describe(DeliveryRoute route, MxHost host, IPAddress address, int port, DateTimeOffset started, TimeSpan duration, HostResult result) => new()
+    {
+        Host = host.Name,
+        Address = address.ToString(),
+        Port = port,
+        TlsLevel = route.TlsLevel,
+        Tls = result.Tls,
+        Verification = result.Tls is null ? null : result.Verification,
+        Reply = result.Reply?.ToString()
+            ?? result.Outcomes?.FirstOrDefault(o => o.Kind == RecipientOutcomeKind.Delivered)?.Reply.ToString()
+            ?? result.Outcomes?.LastOrDefault()?.Reply.ToString(),
+        Detail = result.Trace,
+        Settled = result.Outcomes is not null,
+        Started = started,
+        Duration = duration,
     };
 
     private async Task<MxResolution> ResolveSmartHostsAsync(IReadOnlyList<string> smartHosts, CancellationToken cancellationToken)
@@ -119,6 +149,8 @@ public sealed class DeliveryAgent : IAsyncDisposable
     private async Task<HostResult> TryHostAsync(DeliveryJob job, MxHost host, IPAddress address, Func<SpoolMessage> open, CancellationToken cancellationToken, bool plaintext = false)
     {
         DeliveryRoute route = job.Route;
+        long started = Stopwatch.GetTimestamp();
+        DateTimeOffset at = DateTimeOffset.UtcNow;
         int port = host.Port ?? 25;
         string mta = $"{host.Name} [{address}]";
         string where = $"{host.Name}[{address}]:{port}";
@@ -131,8 +163,8 @@ public sealed class DeliveryAgent : IAsyncDisposable
             SmtpReply hello = await connection.HelloAsync(_hostName, cancellationToken).ConfigureAwait(false);
             if (!hello.IsPositive) return await LeaveAsync(connection, mta, $"{where}: EHLO {hello}", RecordedReply.FromReply(hello));
 
-            (TlsHandshakeResult? tls, string? refusal, string status, string? noTls) = plaintext
-                ? (null, null, "", "plaintext fallback after a failed TLS handshake")
+            (TlsHandshakeResult? tls, string? refusal, string status, string? noTls, string? verification) = plaintext
+                ? (null, null, "", "plaintext fallback after a failed TLS handshake", null)
                 : await NegotiateTlsAsync(connection, job.QueueId, route, host, where, cancellationToken).ConfigureAwait(false);
             if (refusal is not null && tls is null && status == "4.7.5" && route.TlsLevel == TlsLevel.Opportunistic && route.PlaintextFallback)
             {
@@ -140,7 +172,9 @@ public sealed class DeliveryAgent : IAsyncDisposable
                 DeliveryLog.TlsRefused(_logger, job.QueueId, where, route.Connector ?? "", refusal);
                 await connection.DisposeAsync().ConfigureAwait(false);
                 connection = null;
-                return await TryHostAsync(job, host, address, open, cancellationToken, plaintext: true).ConfigureAwait(false);
+                var failed = new HostResult(null, mta, null, $"{where}: {status} {refusal}", RecordedReply.Local(454, EnhancedStatusCode.Parse(status), refusal));
+                HostResult fallback = await TryHostAsync(job, host, address, open, cancellationToken, plaintext: true).ConfigureAwait(false);
+                return fallback with { RefusedBeforeFallback = Describe(route, host, address, port, at, Stopwatch.GetElapsedTime(started), failed) };
             }
             if (refusal is not null)
             {
@@ -149,7 +183,8 @@ public sealed class DeliveryAgent : IAsyncDisposable
                 if (connection.State != SmtpClientState.Closed) await connection.QuitAsync(cancellationToken).ConfigureAwait(false);
                 await connection.DisposeAsync().ConfigureAwait(false);
                 connection = null;
-                return new HostResult(null, mta, null, $"{where}: {status} {refusal}", reply);
+                // The certificate that was refused is part of the record: it is what the administrator needs to see.
+                return new HostResult(null, mta, tls?.Facts, $"{where}: {status} {refusal}", reply) { Verification = verification };
             }
             if (tls is null && noTls is not null) DeliveryLog.PlainText(_logger, job.QueueId, where, noTls);
             if (tls is not null)
@@ -159,9 +194,9 @@ public sealed class DeliveryAgent : IAsyncDisposable
                 if (!secured.IsPositive) return await LeaveAsync(connection, mta, $"{where}: EHLO after STARTTLS {secured}", RecordedReply.FromReply(secured));
             }
 
-            HostResult result = await TransactAsync(job, connection, host, tls, open, cancellationToken).ConfigureAwait(false);
+            HostResult result = await TransactAsync(job, connection, host, tls, open, cancellationToken, verification).ConfigureAwait(false);
             connection = null; // TransactAsync keeps or closes it
-            return result with { Trace = $"{where}: {result.Trace}" };
+            return result with { Trace = $"{where}: {result.Trace}", Verification = verification };
         }
         catch (SmtpClientException e)
         {
@@ -188,21 +223,21 @@ public sealed class DeliveryAgent : IAsyncDisposable
     /// (never a plaintext fallback when the level requires TLS), or the reason there is no TLS
     /// when plain text is allowed.
     /// </summary>
-    private async Task<(TlsHandshakeResult? Tls, string? Refusal, string Status, string? NoTls)> NegotiateTlsAsync(
+    private async Task<(TlsHandshakeResult? Tls, string? Refusal, string Status, string? NoTls, string? Verification)> NegotiateTlsAsync(
         SmtpClientConnection connection, string queueId, DeliveryRoute route, MxHost host, string where, CancellationToken cancellationToken)
     {
         TlsLevel level = route.TlsLevel;
         // testMode: the connector's demands are checked and failures logged, but the message goes as Opportunistic would.
         bool enforce = !route.TestMode;
         bool required = level >= TlsLevel.EncryptionOnly;
-        if (level == TlsLevel.None) return (null, null, "", "TLS disabled by policy");
+        if (level == TlsLevel.None) return (null, null, "", "TLS disabled by policy", null);
 
         if (!connection.Capabilities.StartTls)
         {
             string reason = $"TLS is required by {Policy(route)} but {host.Name} did not offer STARTTLS";
-            if (required && enforce) return (null, reason, "4.7.4", null);
+            if (required && enforce) return (null, reason, "4.7.4", null, null);
             if (required) DeliveryLog.TestModeFailure(_logger, where, route.Connector ?? "", reason);
-            return (null, null, "", "STARTTLS not offered");
+            return (null, null, "", "STARTTLS not offered", null);
         }
 
         SmtpTlsClientOptions options = TlsOptions(host, _clientCertificate(route));
@@ -216,28 +251,29 @@ public sealed class DeliveryAgent : IAsyncDisposable
             _metrics?.Handshake(TlsDirection.Outbound, null, "failed");
             // The connection is gone after a failed handshake. There is no plaintext retry: the next
             // host is tried, and the message waits if none does better.
-            return (null, $"{e.Message} ({Policy(route)})", "4.7.5", null);
+            return (null, $"{e.Message} ({Policy(route)})", "4.7.5", null, null);
         }
         if (!started.IsPositive || connection.Tls is null)
         {
             string reason = $"TLS is required by {Policy(route)} but {host.Name} refused STARTTLS: {started}";
-            if (required && enforce) return (null, reason, "4.7.4", null);
-            return (null, null, "", $"STARTTLS refused: {started}");
+            if (required && enforce) return (null, reason, "4.7.4", null, null);
+            return (null, null, "", $"STARTTLS refused: {started}", null);
         }
 
         TlsHandshakeResult tls = connection.Tls;
-        (TlsPolicyVerdict verdict, string? problem) = CheckCertificate(route, host, tls, _trust(route));
-        string trust = TrustWord(level, verdict, tls, _trust(route));
-        _metrics?.Handshake(TlsDirection.Outbound, tls.Facts, trust);
-        DeliveryLog.TlsEstablished(_logger, queueId, trust, where, tls.Facts);
+        TrustPolicy trust = _trust(route);
+        (TlsPolicyVerdict verdict, string? problem) = CheckCertificate(route, host, tls, trust);
+        string verification = TrustWord(level, verdict, tls, trust);
+        _metrics?.Handshake(TlsDirection.Outbound, tls.Facts, verification);
+        DeliveryLog.TlsEstablished(_logger, queueId, verification, where, tls.Facts);
         if (problem is not null)
         {
             // Counted in test mode too: that is how a connector's demands are tried before they are enforced.
             _metrics?.VerificationFailed(route.Connector, FailureOf(verdict));
-            if (enforce) return (tls, $"{problem} ({Policy(route)})", verdict.DeferralStatus ?? "4.7.5", null);
+            if (enforce) return (tls, $"{problem} ({Policy(route)})", verdict.DeferralStatus ?? "4.7.5", null, verification);
             DeliveryLog.TestModeFailure(_logger, where, route.Connector ?? "", problem);
         }
-        return (tls, null, "", null);
+        return (tls, null, "", null, verification);
     }
 
     private static string TrustWord(TlsLevel level, TlsPolicyVerdict verdict, TlsHandshakeResult tls, TrustPolicy trust)
@@ -296,7 +332,8 @@ public sealed class DeliveryAgent : IAsyncDisposable
     }
 
     /// <summary>The mail transaction on a ready connection.</summary>
-    private async Task<HostResult> TransactAsync(DeliveryJob job, SmtpClientConnection connection, MxHost host, TlsHandshakeResult? tls, Func<SpoolMessage> open, CancellationToken cancellationToken)
+    private async Task<HostResult> TransactAsync(DeliveryJob job, SmtpClientConnection connection, MxHost host, TlsHandshakeResult? tls, Func<SpoolMessage> open,
+        CancellationToken cancellationToken, string? verification = null)
     {
         string mta = $"{host.Name} [{connection.RemoteEndPoint.Address}]";
         Envelope envelope = job.Envelope;
@@ -390,7 +427,7 @@ public sealed class DeliveryAgent : IAsyncDisposable
             RecipientOutcomeKind kind = final.IsPositive ? RecipientOutcomeKind.Delivered : final.IsPermanent ? RecipientOutcomeKind.Failed : RecipientOutcomeKind.Deferred;
             foreach (int index in accepted) outcomes[index] = new RecipientOutcome(index, kind, RecordedReply.FromReply(final), mta);
             keep = final.IsPositive;
-            if (keep) KeepIdle(job.Route.DestinationKey, new PooledConnection(connection, host, tls, DateTimeOffset.UtcNow));
+            if (keep) KeepIdle(job.Route.DestinationKey, new PooledConnection(connection, host, tls, verification, DateTimeOffset.UtcNow));
             else await connection.QuitAsync(cancellationToken).ConfigureAwait(false);
             return new HostResult([.. outcomes.Values], mta, tls?.Facts, final.ToString(), null);
         }
@@ -502,8 +539,15 @@ public sealed class DeliveryAgent : IAsyncDisposable
         }
     }
 
-    private sealed record PooledConnection(SmtpClientConnection Connection, MxHost Host, TlsHandshakeResult? Tls, DateTimeOffset Since);
+    private sealed record PooledConnection(SmtpClientConnection Connection, MxHost Host, TlsHandshakeResult? Tls, string? Verification, DateTimeOffset Since);
 
     /// <summary>What one host did: outcomes (null: it took nothing, try another), and the reason for the record.</summary>
-    private sealed record HostResult(IReadOnlyList<RecipientOutcome>? Outcomes, string? RemoteMta, TlsSessionFacts? Tls, string Trace, RecordedReply? Reply);
+    private sealed record HostResult(IReadOnlyList<RecipientOutcome>? Outcomes, string? RemoteMta, TlsSessionFacts? Tls, string Trace, RecordedReply? Reply)
+    {
+        /// <summary>The trust word of the TLS session (see <see cref="TrustWord"/>).</summary>
+        public string? Verification { get; init; }
+
+        /// <summary>With plaintextFallback: the attempt whose TLS handshake failed before this plain-text one.</summary>
+        public DeliveryHostAttempt? RefusedBeforeFallback { get; init; }
+    }
 }

@@ -1,3 +1,4 @@
+using Postern.Configuration;
 using Postern.Spool;
 using Postern.Tls;
 
@@ -32,4 +33,31 @@ public sealed record DeliveryAttemptResult
     public TlsSessionFacts? Tls { get; init; }
     /// <summary>Every host tried and why it was left, in order (e.g. "mx1.example [192.0.2.1]: 4.7.5 certificate expired 2026-01-01").</summary>
     public IReadOnlyList<string> HostsTried { get; init; } = [];
+    /// <summary>The same hosts as facts, in order: the last one gave the outcomes' reply.</summary>
+    public IReadOnlyList<DeliveryHostAttempt> Attempts { get; init; } = [];
+}
+
+/// <summary>
+/// One host of an attempt: where, under which TLS level, what TLS was negotiated and what the
+/// server presented (also when the level then refused it), what was said, and how long it took.
+/// </summary>
+public sealed record DeliveryHostAttempt
+{
+    public required string Host { get; init; }
+    public required string Address { get; init; }
+    public int Port { get; init; }
+    /// <summary>The level the route required.</summary>
+    public TlsLevel TlsLevel { get; init; }
+    /// <summary>The TLS session, with the server's certificate; null in plain text or when the handshake failed.</summary>
+    public TlsSessionFacts? Tls { get; init; }
+    /// <summary>"Verified", "Trusted", "Untrusted" or "Anonymous" (see DeliveryAgent.TrustWord); null without TLS.</summary>
+    public string? Verification { get; init; }
+    /// <summary>The server's reply that settled it, or the local refusal (e.g. "454 4.7.5 certificate names [...] do not match ...").</summary>
+    public string? Reply { get; init; }
+    /// <summary>Why the host was left, or the final reply when it took the message.</summary>
+    public required string Detail { get; init; }
+    /// <summary>True when this host settled the recipients (delivered, or refused them itself).</summary>
+    public bool Settled { get; init; }
+    public DateTimeOffset Started { get; init; }
+    public TimeSpan Duration { get; init; }
 }

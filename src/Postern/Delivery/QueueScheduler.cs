@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Postern.Smtp;
 using Postern.Spool;
+using Postern.Tracing;
 
 namespace Postern.Delivery;
 
@@ -33,6 +34,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
     private readonly SchedulerLimits _limits;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly ITraceSink _trace;
 
     private readonly object _gate = new();
     private readonly PriorityQueue<string, DateTimeOffset> _due = new();
@@ -49,8 +51,9 @@ public sealed partial class QueueScheduler : IAsyncDisposable
     private Task? _loop;
 
     public QueueScheduler(MessageSpool spool, DeliveryAgent agent, Func<OutboundRouter> router, RetrySchedule schedule,
-        DeliveryStatusNotificationBuilder dsn, string hostName, SchedulerLimits limits, TimeProvider time, ILogger logger)
+        DeliveryStatusNotificationBuilder dsn, string hostName, SchedulerLimits limits, TimeProvider time, ILogger logger, ITraceSink? trace = null)
     {
+        _trace = trace ?? NullTraceSink.Instance;
         _spool = spool;
         _agent = agent;
         _router = router;
@@ -151,6 +154,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
         if (!File.Exists(Path.Combine(_spool.QueueDirectory, queueId))) return false;
         await _spool.DeleteAsync(queueId).ConfigureAwait(false);
         SchedulerLog.Deleted(_logger, queueId);
+        TraceDeleted(queueId);
         return true;
     }
 
@@ -278,6 +282,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
                 {
                     await _spool.DeleteAsync(queueId).ConfigureAwait(false);
                     SchedulerLog.Deleted(_logger, queueId);
+                    TraceDeleted(queueId);
                 }
                 catch (IOException e)
                 {
@@ -329,6 +334,18 @@ public sealed partial class QueueScheduler : IAsyncDisposable
                 state = state.WithRecipient(i, expired);
                 dsnReports.Add(DsnRecipientReport.FromState(envelope.Recipients[i], expired, DsnAction.Failed));
                 SchedulerLog.Expired(_logger, queueId, expired, expired.LastReply, now - arrival);
+                _trace.Record(new TraceEvent
+                {
+                    Time = now,
+                    Kind = TraceEventKind.Expired,
+                    QueueId = queueId,
+                    Sender = envelope.Sender,
+                    Recipient = r.Address,
+                    Connector = r.Connector,
+                    Reply = expired.LastReply.ToString(),
+                    DurationMs = (long)(now - arrival).TotalMilliseconds,
+                    Detail = "delivery time expired",
+                });
             }
             await FinishAsync(envelope, dsnReports, stopping).ConfigureAwait(false);
             return null;
@@ -355,6 +372,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
             DateTimeOffset finished = _time.GetUtcNow();
             foreach ((DeliveryAttemptResult result, (DeliveryRoute route, _)) in results.Zip(groups.Values))
             {
+                TraceAttempts(envelope, route, result);
                 foreach (RecipientOutcome outcome in result.Outcomes)
                 {
                     RecipientDeliveryState r = state.Recipients[outcome.Index];
@@ -376,6 +394,7 @@ public sealed partial class QueueScheduler : IAsyncDisposable
                     };
                     state = state.WithRecipient(outcome.Index, updated);
                     SchedulerLog.Outcome(_logger, queueId, updated.Address, outcome, route, finished - arrival);
+                    TraceOutcome(envelope, route, result, outcome, updated.Address, finished);
                     if (outcome.Kind == RecipientOutcomeKind.Failed)
                         dsnReports.Add(DsnRecipientReport.FromState(envelope.Recipients[outcome.Index], updated, DsnAction.Failed));
                     else if (outcome.Kind == RecipientOutcomeKind.Delivered)
@@ -409,6 +428,68 @@ public sealed partial class QueueScheduler : IAsyncDisposable
         await states.SaveAsync(state, CancellationToken.None).ConfigureAwait(false);
         return NextDue(state);
     }
+
+    private void TraceAttempts(Envelope envelope, DeliveryRoute route, DeliveryAttemptResult result)
+    {
+        foreach (DeliveryHostAttempt attempt in result.Attempts)
+        {
+            _trace.Record(WithConnection(new TraceEvent
+            {
+                Time = attempt.Started,
+                Kind = TraceEventKind.Attempt,
+                QueueId = envelope.QueueId,
+                Sender = envelope.Sender,
+                Connector = route.Connector,
+                TlsLevel = attempt.TlsLevel.ToString(),
+                Reply = attempt.Reply,
+                DurationMs = (long)attempt.Duration.TotalMilliseconds,
+                Detail = attempt.Detail,
+            }, attempt));
+        }
+    }
+
+    /// <summary>One recipient's outcome, with the connection that gave the reply (the last host tried).</summary>
+    private void TraceOutcome(Envelope envelope, DeliveryRoute route, DeliveryAttemptResult result, RecipientOutcome outcome, string recipient, DateTimeOffset finished)
+    {
+        var traceEvent = new TraceEvent
+        {
+            Time = finished,
+            Kind = outcome.Kind switch
+            {
+                RecipientOutcomeKind.Delivered => TraceEventKind.Delivered,
+                RecipientOutcomeKind.Failed => TraceEventKind.Bounced,
+                _ => TraceEventKind.Deferred,
+            },
+            QueueId = envelope.QueueId,
+            Sender = envelope.Sender,
+            Recipient = recipient,
+            Connector = route.Connector,
+            TlsLevel = route.TlsLevel.ToString(),
+            Reply = outcome.Reply.ToString(),
+            DurationMs = (long)(finished - envelope.ReceivedAt).TotalMilliseconds,
+        };
+        _trace.Record(result.Attempts.Count > 0 ? WithConnection(traceEvent, result.Attempts[^1]) : traceEvent);
+    }
+
+    private static TraceEvent WithConnection(TraceEvent traceEvent, DeliveryHostAttempt attempt) => traceEvent with
+    {
+        RemoteHost = attempt.Host,
+        RemoteAddress = attempt.Address,
+        TlsProtocol = attempt.Tls?.Protocol,
+        TlsCipher = attempt.Tls?.CipherSuite,
+        CertificateSubject = attempt.Tls?.PeerCertificateSubject,
+        CertificateNames = attempt.Tls is { PeerCertificateNames.Count: > 0 } tls ? tls.PeerCertificateNames : null,
+        CertificateSha256 = attempt.Tls?.PeerCertificateSha256,
+        Verification = attempt.Verification,
+    };
+
+    private void TraceDeleted(string queueId) => _trace.Record(new TraceEvent
+    {
+        Time = _time.GetUtcNow(),
+        Kind = TraceEventKind.Deleted,
+        QueueId = queueId,
+        Detail = "deleted by the administrator",
+    });
 
     private async Task FinishAsync(Envelope envelope, List<DsnRecipientReport> reports, CancellationToken stopping)
     {
@@ -463,6 +544,18 @@ public sealed partial class QueueScheduler : IAsyncDisposable
         await writer.WriteAsync(dsn.Content, stopping).ConfigureAwait(false);
         await writer.CommitAsync(stopping).ConfigureAwait(false);
         SchedulerLog.ReportQueued(_logger, original.QueueId, id, reports[0].Action.ToString().ToLowerInvariant(), dsn.Recipient);
+        // The report is a message of its own: it enters the trace as received from this gateway.
+        _trace.Record(new TraceEvent
+        {
+            Time = envelope.ReceivedAt,
+            Kind = TraceEventKind.Received,
+            QueueId = id,
+            Sender = envelope.Sender,
+            Size = writer.Length,
+            Detail = $"{reports[0].Action.ToString().ToLowerInvariant()} notification for {original.QueueId}",
+        });
+        foreach (EnvelopeRecipient recipient in envelope.Recipients)
+            _trace.Record(new TraceEvent { Time = envelope.ReceivedAt, Kind = TraceEventKind.Queued, QueueId = id, Sender = envelope.Sender, Recipient = recipient.Address });
     }
 
     private static DateTimeOffset? NextDue(DeliveryState state)

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Postern.Delivery;
 using Postern.Spool;
+using Postern.Tracing;
 
 namespace Postern.Hosting;
 
@@ -23,10 +24,12 @@ public sealed class AdminEndpointQueueRoutes : IAdminEndpointRoutes
     private readonly QueueScheduler? _scheduler;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly ITraceSink _trace;
 
     /// <param name="scheduler">Null while the queue is held: listing and deleting work, retrying is refused.</param>
-    public AdminEndpointQueueRoutes(MessageSpool spool, QueueScheduler? scheduler, TimeProvider time, ILogger logger)
+    public AdminEndpointQueueRoutes(MessageSpool spool, QueueScheduler? scheduler, TimeProvider time, ILogger logger, ITraceSink? trace = null)
     {
+        _trace = trace ?? NullTraceSink.Instance;
         _spool = spool;
         _scheduler = scheduler;
         _time = time;
@@ -98,6 +101,7 @@ public sealed class AdminEndpointQueueRoutes : IAdminEndpointRoutes
         {
             // Held: nothing else touches the entry.
             await _spool.DeleteAsync(queueId).ConfigureAwait(false);
+            _trace.Record(new TraceEvent { Time = _time.GetUtcNow(), Kind = TraceEventKind.Deleted, QueueId = queueId, Detail = "deleted by the administrator" });
         }
         AdminEndpointLog.DeletedByAdministrator(_logger, queueId);
         return TypedResults.Json(new AdminDeleteResult(1), AdminEndpointJsonContext.Readable.AdminDeleteResult);

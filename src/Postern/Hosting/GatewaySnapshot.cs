@@ -6,6 +6,7 @@ using Postern.Delivery;
 using Postern.Receiving;
 using Postern.Spool;
 using Postern.Tls;
+using Postern.Tracing;
 
 namespace Postern.Hosting;
 
@@ -38,7 +39,7 @@ internal sealed class GatewaySnapshot
     public IReadOnlyList<CertificateSource> Sources { get; }
 
     public static GatewaySnapshot Compile(PosternConfiguration configuration, MessageSpool spool, string dataDirectory, GatewaySnapshot? previous,
-        ILoggerFactory loggers, ILogger logger)
+        ILoggerFactory loggers, ILogger logger, ITraceSink? trace = null)
     {
         GatewaySettings gateway = configuration.Gateway;
         string hostName = PosternGateway.HostNameOf(configuration);
@@ -82,6 +83,7 @@ internal sealed class GatewaySnapshot
             Trust = TrustPolicy.Load(gateway.Trust.UseSystemStore, gateway.Trust.AdditionalRoots),
             Tls = tls,
             Logger = loggers.CreateLogger("Postern.Smtpd"),
+            Trace = trace ?? previous?.Receiving.Trace ?? NullTraceSink.Instance,
         };
         return new GatewaySnapshot(configuration, dataDirectory, receiving, new OutboundRouter(configuration), certificates, sources);
     }

@@ -8,6 +8,7 @@ using Postern.Receiving;
 using Postern.Spool;
 using Postern.Telemetry;
 using Postern.Tls;
+using Postern.Tracing;
 
 namespace Postern.Hosting;
 
@@ -24,13 +25,17 @@ public sealed class PosternGateway : IAsyncDisposable
     private QueueScheduler? _scheduler;
     private DeliveryAgent? _agent;
     private AdminEndpoint? _admin;
+    private readonly TraceStore? _traceStore;
+    private readonly ITraceSink _trace;
 
-    private PosternGateway(GatewaySnapshot snapshot, PosternMetrics metrics, ILoggerFactory loggers, ILogger logger)
+    private PosternGateway(GatewaySnapshot snapshot, PosternMetrics metrics, ILoggerFactory loggers, ILogger logger, TraceStore? traceStore, ITraceSink trace)
     {
         _snapshot = snapshot;
         Metrics = metrics;
         _loggers = loggers;
         _logger = logger;
+        _traceStore = traceStore;
+        _trace = trace;
     }
 
     public string HostName => _snapshot.Receiving.HostName;
@@ -50,6 +55,9 @@ public sealed class PosternGateway : IAsyncDisposable
 
     /// <summary>The admin endpoint (<c>gateway.admin</c>); null when not configured.</summary>
     public AdminEndpoint? AdminEndpoint => _admin;
+
+    /// <summary>The message trace (<c>gateway.trace</c>); null when disabled or when it could not be opened.</summary>
+    public TraceStore? TraceStore => _traceStore;
 
     /// <summary>The endpoints actually bound, in configuration order.</summary>
     public IReadOnlyList<IPEndPoint> Endpoints => _listeners.Select(l => l.LocalEndPoint).ToArray();
@@ -74,8 +82,19 @@ public sealed class PosternGateway : IAsyncDisposable
         SpoolRecovery recovery = spool.Recover();
         GatewayLog.SpoolRecovered(logger, recovery.Messages, recovery.PartialEntriesRemoved);
 
-        GatewaySnapshot snapshot = GatewaySnapshot.Compile(configuration, spool, dataDirectory, previous: null, loggers, logger);
-        var instance = new PosternGateway(snapshot, metrics, loggers, logger);
+        TraceStore? traceStore = OpenTraceStore(gateway.Trace, dataDirectory, loggers);
+        ITraceSink trace = BuildTraceSink(traceStore, metrics);
+        GatewaySnapshot snapshot;
+        try
+        {
+            snapshot = GatewaySnapshot.Compile(configuration, spool, dataDirectory, previous: null, loggers, logger, trace);
+        }
+        catch
+        {
+            if (traceStore is not null) await traceStore.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        var instance = new PosternGateway(snapshot, metrics, loggers, logger, traceStore, trace);
         if (!gateway.Queue.Hold) instance.StartDelivery(configuration, snapshot.Receiving.HostName);
         var limiter = new ConnectionLimiter(gateway.Limits.MaxConnections, gateway.Limits.MaxConnectionsPerClient);
         try
@@ -87,7 +106,9 @@ public sealed class PosternGateway : IAsyncDisposable
                 instance._listeners.Add(smtp);
             }
             if (gateway.Admin is { } admin)
-                instance._admin = await AdminEndpoint.StartAsync(admin.Endpoint, [new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin")), new AdminEndpointMetricsRoutes(metrics)], loggers, cancellationToken).ConfigureAwait(false);
+                instance._admin = await AdminEndpoint.StartAsync(admin.Endpoint,
+                    [new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin"), trace), new AdminEndpointMetricsRoutes(metrics)],
+                    loggers, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -97,6 +118,32 @@ public sealed class PosternGateway : IAsyncDisposable
         await Task.CompletedTask.ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         return instance;
+    }
+
+    /// <summary>Every sink events go to: the trace store and whatever else observes the mail flow. The one place to add a sink.</summary>
+    private static ITraceSink BuildTraceSink(TraceStore? traceStore, PosternMetrics metrics)
+    {
+        var sinks = new List<ITraceSink>();
+        if (traceStore is not null) sinks.Add(traceStore);
+        sinks.Add(metrics.TraceSink);
+        return new TraceSinks(sinks);
+    }
+
+    /// <summary>The trace store when <c>gateway.trace.enabled</c>; a database that cannot be opened is logged and mail flows without it.</summary>
+    private static TraceStore? OpenTraceStore(TraceSettings settings, string dataDirectory, ILoggerFactory loggers)
+    {
+        if (!settings.Enabled) return null;
+        TraceStoreOptions options = TraceStoreOptions.For(dataDirectory, settings);
+        ILogger logger = loggers.CreateLogger("Postern.Trace");
+        try
+        {
+            return TraceStore.Open(options, logger);
+        }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            TraceLog.Unavailable(logger, options.Path, e.Message);
+            return null;
+        }
     }
 
     internal static string HostNameOf(PosternConfiguration configuration) =>
@@ -123,7 +170,8 @@ public sealed class PosternGateway : IAsyncDisposable
             GatewaySnapshot next = GatewaySnapshot.Compile(configuration, _snapshot.Receiving.Spool, _snapshot.DataDirectory, _snapshot, _loggers, _logger);
             if (!configuration.Gateway.Listeners.SequenceEqual(current.Gateway.Listeners)
                 || Path.GetFullPath(configuration.Gateway.DataDirectory) != _snapshot.DataDirectory
-                || configuration.Gateway.Queue != current.Gateway.Queue)
+                || configuration.Gateway.Queue != current.Gateway.Queue
+                || configuration.Gateway.Trace != current.Gateway.Trace)
             {
                 GatewayLog.ReloadNeedsRestart(_logger);
             }
@@ -149,7 +197,7 @@ public sealed class PosternGateway : IAsyncDisposable
         _scheduler = new QueueScheduler(_snapshot.Receiving.Spool, _agent, () => _snapshot.Router, new RetrySchedule(gateway.Queue),
             new DeliveryStatusNotificationBuilder(hostName, TimeProvider.System, _loggers.CreateLogger<DeliveryStatusNotificationBuilder>()), hostName,
             new SchedulerLimits { ConcurrentDeliveries = gateway.Queue.MaxConcurrentDeliveries, ConcurrentDeliveriesPerDestination = gateway.Queue.MaxConcurrentDeliveriesPerDestination },
-            TimeProvider.System, _loggers.CreateLogger("Postern.Queue"));
+            TimeProvider.System, _loggers.CreateLogger("Postern.Queue"), _trace);
         _scheduler.Start();
         Metrics.ObserveQueue(_scheduler);
     }
@@ -184,6 +232,8 @@ public sealed class PosternGateway : IAsyncDisposable
         await Task.WhenAll(_listeners.Select(l => l.StopAsync(grace))).ConfigureAwait(false);
         if (_scheduler is not null) await _scheduler.StopAsync(grace).ConfigureAwait(false);
         if (_agent is not null) await _agent.DisposeAsync().ConfigureAwait(false);
+        // Last: what the sessions and the scheduler recorded on their way out is written.
+        if (_traceStore is not null) await _traceStore.DisposeAsync().ConfigureAwait(false);
         GatewayLog.Stopped(_logger);
     }
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Postern.Configuration;
 using Postern.Spool;
 using Postern.Tls;
+using Postern.Tracing;
 
 namespace Postern.Receiving;
 
@@ -21,4 +22,6 @@ public sealed class ReceivingContext
     public ServerTlsAuthenticator? Tls { get; init; }
     public required ILogger Logger { get; init; }
     public TimeProvider Time { get; init; } = TimeProvider.System;
+    /// <summary>Where received, queued and rejected events go.</summary>
+    public ITraceSink Trace { get; init; } = NullTraceSink.Instance;
 }

@@ -12,6 +12,7 @@ using Postern.Smtp;
 using Postern.Spool;
 using Postern.Telemetry;
 using Postern.Tls;
+using Postern.Tracing;
 
 namespace Postern.Receiving;
 
@@ -81,6 +82,7 @@ public sealed class SmtpServerSession
     private string? _heloName;
     private bool _extended;
     private TlsSessionFacts? _tls;
+    private string? _tlsVerification;
     private ClientIdentity _identity;
     private int _badCommands;
     private int _messages;
@@ -93,6 +95,7 @@ public sealed class SmtpServerSession
     private BareLineEndingDetector _chunkLineEndings;
     private long _chunkedSize;
     private bool _chunkFailed;
+    private MessageIdScanner _messageId = new();
 
     private CancellationToken _stopping;
     private CancellationTokenSource _session = null!;
@@ -356,9 +359,9 @@ public sealed class SmtpServerSession
 
         _tls = TlsFacts.From(ssl, handshake.ServerName);
         _identity = _context.Inbound.Identify(_remote.Address, certificate);
-        string trust = certificate switch { null => "Anonymous", { IsTrusted: true } => "Trusted", _ => "Untrusted" };
-        _metrics?.Handshake(TlsDirection.Inbound, _tls, trust);
-        ReceivingLog.TlsEstablished(Log, trust, InboundPolicy.Normalize(_remote.Address).ToString(), _tls, certificate?.Certificate.Subject);
+        _tlsVerification = certificate switch { null => "Anonymous", { IsTrusted: true } => "Trusted", _ => "Untrusted" };
+        _metrics?.Handshake(TlsDirection.Inbound, _tls, _tlsVerification);
+        ReceivingLog.TlsEstablished(Log, _tlsVerification, InboundPolicy.Normalize(_remote.Address).ToString(), _tls, certificate?.Certificate.Subject);
         (_reader, _writer) = CreatePipes(ssl);
         _mustWaitForInput = false;
         return true;
@@ -375,17 +378,22 @@ public sealed class SmtpServerSession
             throw new SessionEndException(Replies.TooManyMessages);
         if (!SmtpPathParser.TryParseMailFrom(command.Argument, out MailFromCommand? mail, out SmtpReply? error))
         {
+            TraceRejected(error!, "MAIL syntax", sender: null);
             await RejectAsync(error!).ConfigureAwait(false);
             return;
         }
         if (mail!.Size is { } declared && declared > _limits.MaxMessageSize)
         {
-            await SendAsync(Replies.DeclaredSizeTooBig(_limits.MaxMessageSize)).ConfigureAwait(false);
+            SmtpReply tooBig = Replies.DeclaredSizeTooBig(_limits.MaxMessageSize);
+            TraceRejected(tooBig, $"declared size {declared} over the limit", mail.Sender);
+            await SendAsync(tooBig).ConfigureAwait(false);
             return;
         }
         if (mail.Body == BodyType.BinaryMime)
         {
-            await SendAsync(new SmtpReply(555, "5.5.4", "BODY=BINARYMIME is not supported")).ConfigureAwait(false);
+            var binary = new SmtpReply(555, "5.5.4", "BODY=BINARYMIME is not supported");
+            TraceRejected(binary, "BODY=BINARYMIME", mail.Sender);
+            await SendAsync(binary).ConfigureAwait(false);
             return;
         }
 
@@ -393,6 +401,7 @@ public sealed class SmtpServerSession
         if (refusal is not null)
         {
             ReceivingLog.SenderRefused(Log, ClientText, mail.Sender, connector?.Name ?? "", refusal.ToString());
+            TraceRejected(refusal, "sender refused by the inbound policy", mail.Sender, connector: connector?.Name);
             await SendAsync(refusal).ConfigureAwait(false);
             return;
         }
@@ -412,11 +421,13 @@ public sealed class SmtpServerSession
         }
         if (!SmtpPathParser.TryParseRcptTo(command.Argument, _mail.SmtpUtf8, out RcptToCommand? rcpt, out SmtpReply? error))
         {
+            TraceRejected(error!, "RCPT syntax", _mail.Sender);
             await RejectAsync(error!).ConfigureAwait(false);
             return;
         }
         if (_recipients.Count >= _limits.MaxRecipientsPerMessage)
         {
+            TraceRejected(Replies.TooManyRecipients, "too many recipients", _mail.Sender, rcpt!.Recipient);
             await SendAsync(Replies.TooManyRecipients).ConfigureAwait(false);
             return;
         }
@@ -424,6 +435,7 @@ public sealed class SmtpServerSession
         if (refusal is not null)
         {
             ReceivingLog.RecipientRefused(Log, ClientText, _mail.Sender, rcpt.Recipient, refusal.ToString());
+            TraceRejected(refusal, "recipient refused by the inbound policy", _mail.Sender, rcpt.Recipient);
             await SendAsync(refusal).ConfigureAwait(false);
             return;
         }
@@ -454,6 +466,7 @@ public sealed class SmtpServerSession
         SpoolWriter? writer = await TryStartMessageAsync().ConfigureAwait(false);
         bool storageFailed = writer is null;
         var decoder = new DotDataDecoder(_limits.MaxMessageSize);
+        _messageId = new MessageIdScanner();
         _dataBuffer.ResetWrittenCount();
         try
         {
@@ -469,6 +482,7 @@ public sealed class SmtpServerSession
 
                 if (_dataBuffer.WrittenCount >= 32 * 1024 || status == DataStatus.Complete)
                 {
+                    _messageId.Inspect(_dataBuffer.WrittenSpan);
                     if (writer is not null && !storageFailed && !decoder.TooLarge && !decoder.SawBareLineEnding)
                     {
                         try
@@ -534,6 +548,7 @@ public sealed class SmtpServerSession
             _chunkedSize = 0;
             _chunkWriter = await TryStartMessageAsync().ConfigureAwait(false);
             _chunkFailed = _chunkWriter is null;
+            _messageId = new MessageIdScanner();
         }
 
         _chunkedSize += size;
@@ -545,6 +560,10 @@ public sealed class SmtpServerSession
             ReadOnlySequence<byte> buffer = result.Buffer;
             ReadOnlySequence<byte> chunk = buffer.Slice(0, Math.Min(remaining, buffer.Length));
             _chunkLineEndings.Inspect(chunk);
+            if (!_messageId.IsDone)
+            {
+                foreach (ReadOnlyMemory<byte> segment in chunk) _messageId.Inspect(segment.Span);
+            }
             if (!tooLarge && !_chunkFailed && _chunkWriter is not null)
             {
                 try
@@ -567,6 +586,7 @@ public sealed class SmtpServerSession
         if (tooLarge)
         {
             // The message can no longer be accepted; the transaction ends here (RFC 3030 3).
+            TraceRejected(Replies.MessageTooBig, "message size over the limit", _mail.Sender, queueId: _chunkWriter?.QueueId);
             ResetTransaction();
             _state = SessionState.Greeted;
             await SendAsync(Replies.MessageTooBig).ConfigureAwait(false);
@@ -681,7 +701,9 @@ public sealed class SmtpServerSession
                     await writer!.CommitAsync(_session.Token).ConfigureAwait(false);
                     _messages++;
                     ReceivingLog.MessageQueued(Log, writer.QueueId, ClientText, _mail!.Sender, _recipients.Count, writer.Length, _tls?.Protocol ?? "none", _connector?.Name ?? "");
-                    return Replies.Queued(writer.QueueId);
+                    SmtpReply queued = Replies.Queued(writer.QueueId);
+                    TraceReceived(writer.QueueId, writer.Length, queued);
+                    return queued;
                 }
                 catch (IOException e)
                 {
@@ -691,6 +713,8 @@ public sealed class SmtpServerSession
             }
             writer?.Abort();
             ReceivingLog.MessageRefused(Log, ClientText, _mail?.Sender ?? "", refusal.ToString());
+            TraceRejected(refusal, bareLineEnding ? "bare line ending in the data" : tooLarge ? "message size over the limit" : "the message could not be stored",
+                _mail?.Sender, queueId: writer?.QueueId);
             return refusal;
         }
         finally
@@ -700,6 +724,68 @@ public sealed class SmtpServerSession
             _state = SessionState.Greeted;
         }
     }
+
+    /// <summary>The message is durable and 250 is about to be sent: one Received, and one Queued per recipient.</summary>
+    private void TraceReceived(string queueId, long size, SmtpReply reply)
+    {
+        ITraceSink trace = _context.Trace;
+        DateTimeOffset now = _context.Time.GetUtcNow();
+        string? messageId = _messageId.MessageId;
+        string sender = _mail!.Sender;
+        trace.Record(WithSession(new TraceEvent
+        {
+            Time = now,
+            Kind = TraceEventKind.Received,
+            QueueId = queueId,
+            MessageId = messageId,
+            Sender = sender,
+            Connector = _connector?.Name,
+            Size = size,
+            Reply = reply.ToString(),
+        }));
+        foreach (EnvelopeRecipient recipient in _recipients)
+        {
+            trace.Record(new TraceEvent
+            {
+                Time = now,
+                Kind = TraceEventKind.Queued,
+                QueueId = queueId,
+                MessageId = messageId,
+                Sender = sender,
+                Recipient = recipient.Address,
+                Connector = _connector?.Name,
+            });
+        }
+    }
+
+    private void TraceRejected(SmtpReply reply, string reason, string? sender, string? recipient = null, string? queueId = null, string? connector = null)
+    {
+        _context.Trace.Record(WithSession(new TraceEvent
+        {
+            Time = _context.Time.GetUtcNow(),
+            Kind = TraceEventKind.Rejected,
+            QueueId = queueId,
+            MessageId = queueId is null ? null : _messageId.MessageId,
+            Sender = sender,
+            Recipient = recipient,
+            Connector = connector ?? _connector?.Name,
+            Reply = reply.ToString(),
+            Detail = reason,
+        }));
+    }
+
+    /// <summary>The client and its TLS facts, as ReceivingLog.TlsEstablished tells them.</summary>
+    private TraceEvent WithSession(TraceEvent traceEvent) => traceEvent with
+    {
+        ClientAddress = InboundPolicy.Normalize(_remote.Address).ToString(),
+        ClientName = _heloName,
+        TlsProtocol = _tls?.Protocol,
+        TlsCipher = _tls?.CipherSuite,
+        CertificateSubject = _tls?.PeerCertificateSubject,
+        CertificateNames = _tls is { PeerCertificateNames.Count: > 0 } ? _tls.PeerCertificateNames : null,
+        CertificateSha256 = _tls?.PeerCertificateSha256,
+        Verification = _tls is null ? null : _tlsVerification,
+    };
 
     private string ProtocolName()
     {

@@ -53,7 +53,11 @@ public static class TraceSchema
             connector TEXT COLLATE NOCASE,
             client_address TEXT,
             size INTEGER,
-            status TEXT NOT NULL
+            status TEXT NOT NULL,
+            recipient_count INTEGER NOT NULL DEFAULT 0,
+            waiting_count INTEGER NOT NULL DEFAULT 0,
+            delivered_count INTEGER NOT NULL DEFAULT 0,
+            failed_count INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS messages_first_time ON messages (first_time);
         CREATE INDEX IF NOT EXISTS messages_last_time ON messages (last_time);
@@ -68,6 +72,10 @@ public static class TraceSchema
     /// delivered; "bounced" / "expired" when any failed for good and none waits; "deleted";
     /// "rejected" for a message refused after its data was spooled.
     /// <c>messages.recipients</c> is the recipients joined with ", " in envelope order.
+    /// <c>recipient_count</c>, <c>waiting_count</c> (queued or deferred), <c>delivered_count</c> and
+    /// <c>failed_count</c> (bounced or expired) count the recipients by where each one stands now.
+    /// <c>events.certificate_names</c> is the names joined with ", ". An event without a Message-ID
+    /// (delivery events) gets the one its message was received with.
     /// </summary>
     public static readonly IReadOnlyList<string> Statuses = ["received", "queued", "deferred", "delivered", "bounced", "expired", "deleted", "rejected"];
 

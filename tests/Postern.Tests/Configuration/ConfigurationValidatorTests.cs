@@ -370,6 +370,24 @@ public sealed class ConfigurationValidatorTests : IDisposable
     public void Queue_DelayWarningAfterLifetime_IsAWarning() =>
         AssertSingleWarning(WithGateway(g => g with { Queue = g.Queue with { DelayWarningHours = 48 } }), "$.gateway.queue.delayWarningHours");
 
+    [Fact]
+    public void Trace_RetentionBelowOneDay()
+    {
+        var message = AssertSingleError(WithGateway(g => g with { Trace = g.Trace with { RetentionDays = 0 } }), "$.gateway.trace.retentionDays");
+        Assert.Equal("must be at least 1 (is 0)", message);
+    }
+
+    [Fact]
+    public void Trace_SizeBelowSixteenMegabytes()
+    {
+        var message = AssertSingleError(WithGateway(g => g with { Trace = g.Trace with { MaxSizeMegabytes = 15 } }), "$.gateway.trace.maxSizeMegabytes");
+        Assert.Equal("must be at least 16 (is 15)", message);
+    }
+
+    [Fact]
+    public void Trace_SmallestValuesAreFine() =>
+        AssertClean(WithGateway(g => g with { Trace = new TraceSettings { Enabled = false, RetentionDays = 1, MaxSizeMegabytes = 16 } }));
+
     // ---- organizations
 
     [Fact]

@@ -74,6 +74,34 @@ public sealed class DeliveryAgentTlsTests : IAsyncLifetime
         RecipientOutcome outcome = await AssertRefusedAsync(server, result, "4.7.5");
         Assert.Equal($"certificate names [mx.other.test, *.other.test] do not match mail.partner.test ({Policy(TlsLevel.DomainValidation)})", outcome.Reply.Text);
         Assert.Contains("QUIT", server.Commands);
+
+        // The refused host is in the attempt's facts with the certificate it presented.
+        DeliveryHostAttempt attempt = Assert.Single(result.Attempts);
+        Assert.Equal("127.0.0.1", attempt.Address);
+        Assert.Equal(server.Port, attempt.Port);
+        Assert.Equal(TlsLevel.DomainValidation, attempt.TlsLevel);
+        Assert.False(attempt.Settled);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(other.RawData)), attempt.Tls!.PeerCertificateSha256);
+        Assert.Equal(["mx.other.test", "*.other.test"], attempt.Tls.PeerCertificateNames);
+        Assert.Equal("Trusted", attempt.Verification);
+        Assert.Equal($"454 4.7.5 {outcome.Reply.Text}", attempt.Reply);
+        Assert.Equal(result.HostsTried, [attempt.Detail]);
+    }
+
+    [Fact]
+    public async Task A_delivered_attempt_carries_the_session_the_certificate_and_verified()
+    {
+        X509Certificate2 certificate = Partner();
+        await using FakeSmtpServer server = Serve(certificate);
+        DeliveryAttemptResult result = await _harness.DeliverAsync(DeliveryAgentHarness.Route(server, TlsLevel.DomainValidation, "mail.partner.test"));
+        await AssertDeliveredOverTlsAsync(server, result);
+        DeliveryHostAttempt attempt = Assert.Single(result.Attempts);
+        Assert.True(attempt.Settled);
+        Assert.Equal("Verified", attempt.Verification);
+        Assert.Equal(result.Tls, attempt.Tls);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(certificate.RawData)), attempt.Tls!.PeerCertificateSha256);
+        Assert.Equal("250 2.0.0 queued", attempt.Reply);
+        Assert.True(attempt.Duration > TimeSpan.Zero);
     }
 
     [Theory]
@@ -171,6 +199,14 @@ public sealed class DeliveryAgentTlsTests : IAsyncLifetime
         Assert.Equal(RecipientOutcomeKind.Delivered, Assert.Single(result.Outcomes).Kind);
         Assert.Equal(2, server.Connections);
         Assert.False(Assert.Single(server.Transactions).Encrypted);
+        // Both connections are in the attempt's facts: the failed handshake, then plain text.
+        Assert.Equal(2, result.Attempts.Count);
+        Assert.False(result.Attempts[0].Settled);
+        Assert.StartsWith("454 4.7.5 ", result.Attempts[0].Reply, StringComparison.Ordinal);
+        Assert.Null(result.Attempts[0].Tls);
+        Assert.True(result.Attempts[1].Settled);
+        Assert.Null(result.Attempts[1].Tls);
+        Assert.Equal("250 2.0.0 queued", result.Attempts[1].Reply);
     }
 
     [Theory]

@@ -62,6 +62,8 @@ public sealed class GatewayMetricsTests
         Assert.Equal("histogram", after.Types["postern_spool_commit_duration_seconds"]);
         Assert.Equal(1, after.Value("postern_spool_commit_duration_seconds_count"));
         Assert.Equal(1, after.Value("postern_spool_commit_duration_seconds_bucket", ("le", "+Inf")));
+        // The message event reaches the metrics through the gateway's event sinks.
+        Assert.Equal(1, after.Value("postern_messages_received_total", ("connector", "Loopback")));
     }
 
     [Fact]
