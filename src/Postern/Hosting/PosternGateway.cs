@@ -81,7 +81,7 @@ public sealed class PosternGateway : IAsyncDisposable
                 instance._listeners.Add(smtp);
             }
             if (gateway.Admin is { } admin)
-                instance._admin = await AdminEndpoint.StartAsync(admin.Endpoint, [new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin"))], loggers, cancellationToken).ConfigureAwait(false);
+                instance._admin = await AdminEndpoint.StartAsync(admin.Endpoint, [new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin")), new AdminEndpointTraceRoutes(dataDirectory, TimeProvider.System)], loggers, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
