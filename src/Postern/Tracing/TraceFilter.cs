@@ -5,7 +5,7 @@ namespace Postern.Tracing;
 /// <summary>
 /// What <c>postern trace</c> looks for. Every filter given must hold. Addresses compare
 /// case-insensitively; <c>*@domain</c> or <c>@domain</c> matches every address at that domain.
-/// Times bound when a message was received (<c>messages.first_time</c>): since inclusive, until exclusive.
+/// A message is in the window [since, until) when its latest event is; the most recent comes first.
 /// </summary>
 public sealed record TraceFilter
 {
