@@ -41,7 +41,7 @@ internal static class TraceStory
 
         Received(events, M2, now.AddDays(-2), "Carol@Corp.Example", "m2@corp.example", 4096);
         Queued(events, M2, now.AddDays(-2), "Carol@Corp.Example", "dave@contoso.example");
-        Queued(events, M2, now.AddDays(-2), "Carol@Corp.Example", "erin@fabrikam.example");
+        Queued(events, M2, now.AddDays(-2).AddMilliseconds(1), "Carol@Corp.Example", "erin@fabrikam.example");
         Attempt(events, M2, now.AddDays(-2).AddSeconds(1), "Contoso", "Opportunistic", "mail.contoso.example", "198.51.100.7", "TLSv1.2", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "Untrusted", "250 2.0.0 Ok", 80);
         Outcome(events, M2, now.AddDays(-2).AddSeconds(1.1), TraceEventKind.Delivered, "dave@contoso.example", "Contoso", "250 2.0.0 Ok",
             "mail.contoso.example", "198.51.100.7", "TLSv1.2", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "Untrusted");
