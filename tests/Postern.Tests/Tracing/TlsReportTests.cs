@@ -77,7 +77,11 @@ public sealed class TlsReportTests : IDisposable
         {
             events.Add(new TraceEvent
             {
-                Time = _now.AddMinutes(-i), Kind = TraceEventKind.Deferred, QueueId = $"0QMANY{i}", Recipient = $"u{i}@fabrikam.example", Connector = "Fabrikam",
+                Time = _now.AddMinutes(-i),
+                Kind = TraceEventKind.Deferred,
+                QueueId = $"0QMANY{i}",
+                Recipient = $"u{i}@fabrikam.example",
+                Connector = "Fabrikam",
                 Reply = $"454 4.7.5 certificate expired 2026-01-01 (connector \"Fabrikam\" (DomainValidation))",
             });
         }
@@ -174,16 +178,28 @@ public sealed class TlsReportTests : IDisposable
             bool held = i % 10 == 0;
             events.Add(new TraceEvent
             {
-                Time = t.AddMilliseconds(2), Kind = TraceEventKind.Attempt, QueueId = id, Connector = "Bulk", RemoteHost = "mx.bulk.example",
-                TlsProtocol = i % 4 == 0 ? null : "TLSv1.3", Verification = i % 4 == 0 ? null : i % 4 == 1 ? "Verified" : "Anonymous",
+                Time = t.AddMilliseconds(2),
+                Kind = TraceEventKind.Attempt,
+                QueueId = id,
+                Connector = "Bulk",
+                RemoteHost = "mx.bulk.example",
+                TlsProtocol = i % 4 == 0 ? null : "TLSv1.3",
+                Verification = i % 4 == 0 ? null : i % 4 == 1 ? "Verified" : "Anonymous",
                 Reply = held ? CertificateExpired : "250 2.0.0 Ok",
             });
             events.Add(held
                 ? new TraceEvent { Time = t.AddMilliseconds(3), Kind = TraceEventKind.Deferred, QueueId = id, Recipient = recipient, Connector = "Bulk", Reply = CertificateExpired }
                 : new TraceEvent
                 {
-                    Time = t.AddMilliseconds(3), Kind = TraceEventKind.Delivered, QueueId = id, Recipient = recipient, Connector = "Bulk", RemoteHost = "mx.bulk.example",
-                    TlsProtocol = i % 4 == 0 ? null : "TLSv1.3", Verification = i % 4 == 0 ? null : i % 4 == 1 ? "Verified" : "Anonymous", Reply = "250 2.0.0 Ok",
+                    Time = t.AddMilliseconds(3),
+                    Kind = TraceEventKind.Delivered,
+                    QueueId = id,
+                    Recipient = recipient,
+                    Connector = "Bulk",
+                    RemoteHost = "mx.bulk.example",
+                    TlsProtocol = i % 4 == 0 ? null : "TLSv1.3",
+                    Verification = i % 4 == 0 ? null : i % 4 == 1 ? "Verified" : "Anonymous",
+                    Reply = "250 2.0.0 Ok",
                 });
         }
         _database.Add(events);

@@ -86,8 +86,14 @@ internal static class TraceStory
         // A door rejection: no queue id, so no message of its own.
         events.Add(new TraceEvent
         {
-            Time = now.AddHours(-3), Kind = TraceEventKind.Rejected, Sender = "spam@elsewhere.example", Recipient = "x@fabrikam.example",
-            Connector = "Internal", ClientAddress = "203.0.113.66", ClientName = "unknown", Reply = "550 5.7.1 relay access denied",
+            Time = now.AddHours(-3),
+            Kind = TraceEventKind.Rejected,
+            Sender = "spam@elsewhere.example",
+            Recipient = "x@fabrikam.example",
+            Connector = "Internal",
+            ClientAddress = "203.0.113.66",
+            ClientName = "unknown",
+            Reply = "550 5.7.1 relay access denied",
         });
 
         // Reversed: the store batches, and rows need not arrive in time order.
@@ -100,30 +106,61 @@ internal static class TraceStory
 
     private static void Received(List<TraceEvent> events, string queueId, DateTimeOffset time, string sender, string? messageId, long size) => events.Add(new TraceEvent
     {
-        Time = time, Kind = TraceEventKind.Received, QueueId = queueId, MessageId = messageId, Sender = sender, Connector = "Internal",
-        ClientAddress = "10.1.2.3", ClientName = "relay.corp.example", Size = size,
+        Time = time,
+        Kind = TraceEventKind.Received,
+        QueueId = queueId,
+        MessageId = messageId,
+        Sender = sender,
+        Connector = "Internal",
+        ClientAddress = "10.1.2.3",
+        ClientName = "relay.corp.example",
+        Size = size,
     });
 
     private static void Queued(List<TraceEvent> events, string queueId, DateTimeOffset time, string sender, string recipient) => events.Add(new TraceEvent
     {
-        Time = time.AddMilliseconds(5), Kind = TraceEventKind.Queued, QueueId = queueId, Sender = sender, Recipient = recipient, Connector = "Internal",
+        Time = time.AddMilliseconds(5),
+        Kind = TraceEventKind.Queued,
+        QueueId = queueId,
+        Sender = sender,
+        Recipient = recipient,
+        Connector = "Internal",
     });
 
     private static void Attempt(List<TraceEvent> events, string queueId, DateTimeOffset time, string? connector, string level, string host, string address,
         string? protocol, string? cipher, string? verification, string reply, long duration) => events.Add(new TraceEvent
         {
-            Time = time, Kind = TraceEventKind.Attempt, QueueId = queueId, Connector = connector, TlsLevel = level, RemoteHost = host, RemoteAddress = address,
-            TlsProtocol = protocol, TlsCipher = cipher, Verification = verification,
+            Time = time,
+            Kind = TraceEventKind.Attempt,
+            QueueId = queueId,
+            Connector = connector,
+            TlsLevel = level,
+            RemoteHost = host,
+            RemoteAddress = address,
+            TlsProtocol = protocol,
+            TlsCipher = cipher,
+            Verification = verification,
             CertificateSubject = protocol is null ? null : $"CN={host}",
             CertificateNames = protocol is null ? null : [host, host[(host.IndexOf('.') + 1)..]],
             CertificateSha256 = protocol is null ? null : host.Contains("fabrikam", StringComparison.Ordinal) ? FabrikamSha : new string('C', 64),
-            Reply = reply, DurationMs = duration,
+            Reply = reply,
+            DurationMs = duration,
         });
 
     private static void Outcome(List<TraceEvent> events, string queueId, DateTimeOffset time, TraceEventKind kind, string recipient, string? connector, string reply,
         string? host, string? address, string? protocol = null, string? cipher = null, string? verification = null) => events.Add(new TraceEvent
         {
-            Time = time, Kind = kind, QueueId = queueId, Recipient = recipient, Connector = connector, Reply = reply, RemoteHost = host, RemoteAddress = address,
-            TlsProtocol = protocol, TlsCipher = cipher, Verification = verification, DurationMs = 1500,
+            Time = time,
+            Kind = kind,
+            QueueId = queueId,
+            Recipient = recipient,
+            Connector = connector,
+            Reply = reply,
+            RemoteHost = host,
+            RemoteAddress = address,
+            TlsProtocol = protocol,
+            TlsCipher = cipher,
+            Verification = verification,
+            DurationMs = 1500,
         });
 }
