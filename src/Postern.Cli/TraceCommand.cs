@@ -202,7 +202,8 @@ internal static class TraceCommand
     /// <summary>"TLSv1.3 TLS_AES_256_GCM_SHA384 Verified CN=mx.example sha256=AB…", or "no TLS".</summary>
     internal static string? Tls(TraceEvent e)
     {
-        if (e.TlsProtocol is null) return e.Kind is TraceEventKind.Attempt or TraceEventKind.Delivered && e.RemoteHost is not null ? "no TLS" : null;
+        // A connection that failed before STARTTLS says nothing about TLS; one that carried mail does.
+        if (e.TlsProtocol is null) return e.RemoteHost is not null && (e.Kind == TraceEventKind.Delivered || e.Reply?.StartsWith('2') == true) ? "no TLS" : null;
         var text = new StringBuilder(e.TlsProtocol);
         if (e.TlsCipher is { } cipher) text.Append(' ').Append(cipher);
         if (e.Verification is { } verification) text.Append(' ').Append(verification);
