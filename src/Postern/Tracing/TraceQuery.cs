@@ -59,11 +59,14 @@ public sealed class TraceQuery : IDisposable
 
     /// <summary>
     /// Indexes the queries use when they exist, beyond <see cref="TraceSchema.Create"/>: the
-    /// <c>--connector</c> filter probes one index entry per message instead of reading its events.
-    /// Created by whoever opens the database for writing; the query side never needs them.
+    /// <c>--connector</c> filter probes one index entry per message instead of reading its events,
+    /// and the TLS report reads the outcome columns from a partial covering index instead of whole
+    /// event rows. Created by whoever opens the database for writing; the query side never needs them.
     /// </summary>
     public const string RecommendedIndexes = """
         CREATE INDEX IF NOT EXISTS events_connector ON events (connector, queue_id);
+        CREATE INDEX IF NOT EXISTS events_outcomes ON events (time, id, queue_id, recipient, connector, kind, tls_protocol, verification, reply)
+            WHERE kind IN ('delivered', 'deferred', 'bounced', 'expired');
         """;
 
     public string DatabasePath { get; }

@@ -315,7 +315,7 @@ public sealed class TraceQueryTests : IDisposable
     }
 
     [Fact]
-    public void With_the_recommended_indexes_the_connector_filter_probes_its_index_and_answers_the_same()
+    public void With_the_recommended_indexes_the_connector_filter_and_the_report_use_them_and_answer_the_same()
     {
         _database.Execute(TraceQuery.RecommendedIndexes);
         using TraceQuery trace = TraceQuery.Open(_database.DataDirectory);
@@ -324,5 +324,7 @@ public sealed class TraceQueryTests : IDisposable
 
         Assert.Contains(plan, step => step.Contains("USING COVERING INDEX events_connector", StringComparison.Ordinal));
         Assert.Equal([M5, M2, M1, M7], Find(new TraceFilter { Connector = "Fabrikam" }));
+        Assert.Equal(["SEARCH events USING COVERING INDEX events_outcomes (time>? AND time<?)"], trace.ExplainReport(_now.AddDays(-7), _now));
+        Assert.Equal(7, trace.TlsReport(_now.AddDays(-7), _now.AddSeconds(1)).Total.Recipients);
     }
 }
