@@ -122,15 +122,21 @@ public sealed class TraceCommandTests : IDisposable
         string unused = $"127.0.0.1:{UnusedPort()}";
         string stopped = WriteConfig("stopped.json", unused, "var");
 
-        var direct = await PosternProcess.RunCliAsync(_directory.Path, "trace", "--data-dir", "var", "--sender", "*@corp.example");
-        var viaEndpoint = await PosternProcess.RunCliAsync(_directory.Path, "trace", "--config", running, "--sender", "*@corp.example");
-        var fallback = await PosternProcess.RunCliAsync(_directory.Path, "trace", "--config", stopped, "--sender", "*@corp.example");
+        var direct = await PosternProcess.RunCliAsync(_directory.Path, "trace", "--data-dir", "var", "--sender", "*@corp.example", "--details");
+        var viaEndpoint = await PosternProcess.RunCliAsync(_directory.Path, "trace", "--config", running, "--sender", "*@corp.example", "--details");
+        var reportDirect = await PosternProcess.RunCliAsync(_directory.Path, "report", "tls", "--data-dir", "var", "--since", "2026-01-01", "--until", "2100-01-01");
+        var reportViaEndpoint = await PosternProcess.RunCliAsync(_directory.Path, "report", "tls", "--config", running, "--since", "2026-01-01", "--until", "2100-01-01");
+        var fallback = await PosternProcess.RunCliAsync(_directory.Path, "trace", "--config", stopped, "--sender", "*@corp.example", "--details");
         var refused = await PosternProcess.RunCliAsync(_directory.Path, "trace", "--config", running, "--sender", "*@");
 
         Assert.True(direct.ExitCode == 0, direct.Describe());
         Assert.True(viaEndpoint.ExitCode == 0, viaEndpoint.Describe());
         Assert.Equal(direct.StandardOutput, viaEndpoint.StandardOutput);
         Assert.Equal("", viaEndpoint.StandardError);
+        Assert.Contains("  attempt    mx.fabrikam.example[192.0.2.4] TLSv1.3 TLS_AES_256_GCM_SHA384 Verified CN=mx.fabrikam.example", viaEndpoint.StandardOutput, StringComparison.Ordinal);
+        Assert.True(reportViaEndpoint.ExitCode == 0, reportViaEndpoint.Describe());
+        Assert.Equal(reportDirect.StandardOutput, reportViaEndpoint.StandardOutput);
+        Assert.Contains("fabrikam.example   Fabrikam", reportViaEndpoint.StandardOutput, StringComparison.Ordinal);
         Assert.True(fallback.ExitCode == 0, fallback.Describe());
         Assert.Equal(direct.StandardOutput, fallback.StandardOutput);
         Assert.Equal($"postern: cannot reach the gateway's admin endpoint at {unused}: connection refused; reading {_directory.Combine("var", "trace", "trace.db")} directly.\n", fallback.StandardError);
