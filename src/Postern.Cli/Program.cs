@@ -13,5 +13,7 @@ var root = new Command("postern", "Postern: an SMTP relay gateway that enforces 
     ProbeCommand.Create(),
     QueueCommand.Create(),
     ConnectorCommand.Create(),
+    TraceCommand.Create(),
+    ReportCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

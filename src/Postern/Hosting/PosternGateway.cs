@@ -107,7 +107,11 @@ public sealed class PosternGateway : IAsyncDisposable
             }
             if (gateway.Admin is { } admin)
                 instance._admin = await AdminEndpoint.StartAsync(admin.Endpoint,
-                    [new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin"), trace), new AdminEndpointMetricsRoutes(metrics)],
+                    [
+                        new AdminEndpointQueueRoutes(spool, instance._scheduler, TimeProvider.System, loggers.CreateLogger("Postern.Admin"), trace),
+                        new AdminEndpointMetricsRoutes(metrics),
+                        new AdminEndpointTraceRoutes(dataDirectory, TimeProvider.System),
+                    ],
                     loggers, cancellationToken).ConfigureAwait(false);
         }
         catch

@@ -42,6 +42,9 @@ public static class TraceSchema
         CREATE INDEX IF NOT EXISTS events_message_id ON events (message_id);
         CREATE INDEX IF NOT EXISTS events_sender ON events (sender, time);
         CREATE INDEX IF NOT EXISTS events_recipient ON events (recipient, time);
+        CREATE INDEX IF NOT EXISTS events_connector ON events (connector, queue_id);
+        CREATE INDEX IF NOT EXISTS events_outcomes ON events (time, id, queue_id, recipient, connector, kind, tls_protocol, verification, reply)
+            WHERE kind IN ('delivered', 'deferred', 'bounced', 'expired');
 
         CREATE TABLE IF NOT EXISTS messages (
             queue_id TEXT PRIMARY KEY,

@@ -99,7 +99,7 @@ public sealed class GatewayTraceTests : IAsyncLifetime
         Assert.True(_partner.Transactions[0].Encrypted);
         await _gateway!.Gateway.StopAsync();
 
-        List<Dictionary<string, object?>> events = TraceDatabase.Query(DatabasePath, "SELECT * FROM events WHERE queue_id = $q ORDER BY id", ("$q", queueId));
+        List<Dictionary<string, object?>> events = TraceRows.Query(DatabasePath, "SELECT * FROM events WHERE queue_id = $q ORDER BY id", ("$q", queueId));
         Assert.Equal(["received", "queued", "attempt", "delivered"], events.Select(e => (string)e["kind"]!));
         Assert.All(events, e => Assert.Equal(MessageId, e["message_id"]));
 
@@ -133,10 +133,31 @@ public sealed class GatewayTraceTests : IAsyncLifetime
         Assert.Equal(sha256, delivered["certificate_sha256"]);
         Assert.Equal(attempt["tls_cipher"], delivered["tls_cipher"]);
 
-        Dictionary<string, object?> message = Assert.Single(TraceDatabase.Query(DatabasePath, "SELECT * FROM messages WHERE queue_id = $q", ("$q", queueId)));
+        Dictionary<string, object?> message = Assert.Single(TraceRows.Query(DatabasePath, "SELECT * FROM messages WHERE queue_id = $q", ("$q", queueId)));
         Assert.Equal("delivered", message["status"]);
         Assert.Equal(MessageId, message["message_id"]);
         Assert.Equal("bob@partner.test", message["recipients"]);
+
+        // What `postern trace --message-id ... --details` and `postern report tls` read from the same file.
+        using TraceQuery query = TraceQuery.Open(_gateway.Configuration.Gateway.DataDirectory);
+        TraceMessage traced = Assert.Single(query.Find(new TraceFilter { MessageId = MessageId, Details = true }).Messages);
+        Assert.Equal(queueId, traced.QueueId);
+        Assert.Equal("delivered", traced.Status);
+        Assert.Equal(["bob@partner.test"], traced.Recipients);
+        Assert.Equal([TraceEventKind.Received, TraceEventKind.Queued, TraceEventKind.Attempt, TraceEventKind.Delivered], traced.Events!.Select(e => e.Kind));
+        TraceEvent tracedAttempt = traced.Events![2];
+        Assert.Equal(sha256, tracedAttempt.CertificateSha256);
+        Assert.Equal(["mail.partner.test"], tracedAttempt.CertificateNames);
+        Assert.Equal("Verified", tracedAttempt.Verification);
+        Assert.Equal("Anonymous", traced.Events![0].Verification);
+        Assert.NotNull(traced.Events![0].TlsProtocol);
+
+        TlsReport report = query.TlsReport(DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddMinutes(1));
+        TlsReportRow row = Assert.Single(report.Rows);
+        Assert.Equal("partner.test", row.Domain);
+        Assert.Equal("To Partner", row.Connector);
+        Assert.Equal(1, row.Verified);
+        Assert.Equal(1, report.Total.Recipients);
     }
 
     [Fact]
@@ -148,15 +169,21 @@ public sealed class GatewayTraceTests : IAsyncLifetime
         Assert.False(_partner!.ReceivedMail);
         await _gateway!.Gateway.StopAsync();
 
-        Dictionary<string, object?> attempt = Assert.Single(TraceDatabase.Query(DatabasePath, "SELECT * FROM events WHERE queue_id = $q AND kind = 'attempt'", ("$q", queueId)));
+        Dictionary<string, object?> attempt = Assert.Single(TraceRows.Query(DatabasePath, "SELECT * FROM events WHERE queue_id = $q AND kind = 'attempt'", ("$q", queueId)));
         Assert.Equal(Convert.ToHexString(SHA256.HashData(partner.RawData)), attempt["certificate_sha256"]);
         Assert.Equal("mx.other.test", attempt["certificate_names"]);
         Assert.Equal("Trusted", attempt["verification"]);
         Assert.Equal("454 4.7.5 certificate names [mx.other.test] do not match mail.partner.test (connector \"To Partner\" (DomainValidation))", attempt["reply"]);
-        Dictionary<string, object?> deferred = Assert.Single(TraceDatabase.Query(DatabasePath, "SELECT * FROM events WHERE queue_id = $q AND kind = 'deferred'", ("$q", queueId)));
+        Dictionary<string, object?> deferred = Assert.Single(TraceRows.Query(DatabasePath, "SELECT * FROM events WHERE queue_id = $q AND kind = 'deferred'", ("$q", queueId)));
         Assert.Equal(attempt["certificate_sha256"], deferred["certificate_sha256"]);
         Assert.Equal(MessageId, deferred["message_id"]);
-        Assert.Equal("deferred", TraceDatabase.Query(DatabasePath, "SELECT status FROM messages WHERE queue_id = $q", ("$q", queueId))[0]["status"]);
+        Assert.Equal("deferred", TraceRows.Query(DatabasePath, "SELECT status FROM messages WHERE queue_id = $q", ("$q", queueId))[0]["status"]);
+
+        using TraceQuery query = TraceQuery.Open(_gateway.Configuration.Gateway.DataDirectory);
+        TlsReport report = query.TlsReport(DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddMinutes(1));
+        TlsReportRow row = Assert.Single(report.Rows);
+        Assert.Equal(1, row.Held);
+        Assert.Contains(report.Reasons, r => r.Reason.Contains("do not match mail.partner.test", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -172,7 +199,7 @@ public sealed class GatewayTraceTests : IAsyncLifetime
             await client.CommandAsync("QUIT");
         }
         await _gateway.Gateway.TraceStore!.FlushAsync();
-        Dictionary<string, object?> rejected = Assert.Single(TraceDatabase.Query(DatabasePath, "SELECT * FROM events WHERE kind = 'rejected'"));
+        Dictionary<string, object?> rejected = Assert.Single(TraceRows.Query(DatabasePath, "SELECT * FROM events WHERE kind = 'rejected'"));
         Assert.Null(rejected["queue_id"]);
         Assert.Equal("mallory@evil.test", rejected["sender"]);
         Assert.Equal("bob@elsewhere.test", rejected["recipient"]);
@@ -209,12 +236,12 @@ public sealed class GatewayTraceTests : IAsyncLifetime
         Assert.True(await _gateway.Gateway.Scheduler!.DeleteAsync(queueId));
         await _gateway.Gateway.StopAsync();
 
-        List<Dictionary<string, object?>> events = TraceDatabase.Query(DatabasePath, "SELECT * FROM events WHERE queue_id = $q ORDER BY id", ("$q", queueId));
+        List<Dictionary<string, object?>> events = TraceRows.Query(DatabasePath, "SELECT * FROM events WHERE queue_id = $q ORDER BY id", ("$q", queueId));
         Assert.Equal(["received", "queued", "deferred", "deleted"], events.Select(e => (string)e["kind"]!));
         Assert.Equal("deleted by the administrator", events[^1]["detail"]);
         Assert.Equal("deleted@fabrikam.test", events[^1]["message_id"]);
         Assert.Null(events[0]["tls_protocol"]);
-        Dictionary<string, object?> message = Assert.Single(TraceDatabase.Query(DatabasePath, "SELECT * FROM messages WHERE queue_id = $q", ("$q", queueId)));
+        Dictionary<string, object?> message = Assert.Single(TraceRows.Query(DatabasePath, "SELECT * FROM messages WHERE queue_id = $q", ("$q", queueId)));
         Assert.Equal("deleted", message["status"]);
     }
 

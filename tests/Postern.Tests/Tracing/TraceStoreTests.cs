@@ -51,7 +51,7 @@ public sealed class TraceStoreTests(ITestOutputHelper output) : IDisposable
     };
 
     private Dictionary<string, object?> Message(string queueId) =>
-        Assert.Single(TraceDatabase.Query(DatabasePath, "SELECT * FROM messages WHERE queue_id = $q", ("$q", queueId)));
+        Assert.Single(TraceRows.Query(DatabasePath, "SELECT * FROM messages WHERE queue_id = $q", ("$q", queueId)));
 
     [Fact]
     public async Task Events_and_the_message_row_round_trip_with_every_field()
@@ -82,7 +82,7 @@ public sealed class TraceStoreTests(ITestOutputHelper output) : IDisposable
             store.Record(Outcome(TraceEventKind.Delivered, "Q1", "bob@partner.test", T0.AddSeconds(2)) with { Reply = "250 2.0.0 queued", DurationMs = 2000 });
         }
 
-        List<Dictionary<string, object?>> events = TraceDatabase.Query(DatabasePath, "SELECT * FROM events ORDER BY id");
+        List<Dictionary<string, object?>> events = TraceRows.Query(DatabasePath, "SELECT * FROM events ORDER BY id");
         Assert.Equal(["received", "queued", "attempt", "delivered"], events.Select(e => (string)e["kind"]!));
         Dictionary<string, object?> attempt = events[2];
         Assert.Equal(T0.AddSeconds(1).ToUnixTimeMilliseconds(), attempt["time"]);
@@ -110,8 +110,8 @@ public sealed class TraceStoreTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("Loopback", message["connector"]);
         Assert.Equal("127.0.0.1", message["client_address"]);
         Assert.Equal(1234L, message["size"]);
-        Assert.Equal(1L, TraceDatabase.Count(DatabasePath, "PRAGMA user_version"));
-        Assert.Equal("wal", TraceDatabase.Query(DatabasePath, "PRAGMA journal_mode")[0].Values.Single());
+        Assert.Equal(1L, TraceRows.Count(DatabasePath, "PRAGMA user_version"));
+        Assert.Equal("wal", TraceRows.Query(DatabasePath, "PRAGMA journal_mode")[0].Values.Single());
     }
 
     [Fact]
@@ -156,7 +156,7 @@ public sealed class TraceStoreTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("expired", Message("Q3")["status"]);
         Assert.Equal("deleted", Message("Q4")["status"]);
         Assert.Equal("rejected", Message("Q5")["status"]);
-        Assert.Equal(1L, TraceDatabase.Count(DatabasePath, "SELECT count(*) FROM events WHERE queue_id IS NULL AND kind = 'rejected'"));
+        Assert.Equal(1L, TraceRows.Count(DatabasePath, "SELECT count(*) FROM events WHERE queue_id IS NULL AND kind = 'rejected'"));
     }
 
     [Fact]
@@ -207,10 +207,10 @@ public sealed class TraceStoreTests(ITestOutputHelper output) : IDisposable
             await store.MaintainAsync();
         }
 
-        Assert.Equal(["LONG", "NEW"], TraceDatabase.Query(DatabasePath, "SELECT queue_id FROM messages ORDER BY queue_id").Select(r => (string)r["queue_id"]!));
-        Assert.Equal(0, TraceDatabase.Count(DatabasePath, "SELECT count(*) FROM events WHERE queue_id = 'OLD'"));
-        Assert.Equal(3, TraceDatabase.Count(DatabasePath, "SELECT count(*) FROM events WHERE queue_id = 'LONG'"));
-        Assert.Equal(["550 5.7.1 recent"], TraceDatabase.Query(DatabasePath, "SELECT reply FROM events WHERE queue_id IS NULL").Select(r => (string)r["reply"]!));
+        Assert.Equal(["LONG", "NEW"], TraceRows.Query(DatabasePath, "SELECT queue_id FROM messages ORDER BY queue_id").Select(r => (string)r["queue_id"]!));
+        Assert.Equal(0, TraceRows.Count(DatabasePath, "SELECT count(*) FROM events WHERE queue_id = 'OLD'"));
+        Assert.Equal(3, TraceRows.Count(DatabasePath, "SELECT count(*) FROM events WHERE queue_id = 'LONG'"));
+        Assert.Equal(["550 5.7.1 recent"], TraceRows.Query(DatabasePath, "SELECT reply FROM events WHERE queue_id IS NULL").Select(r => (string)r["reply"]!));
     }
 
     [Fact]
@@ -226,11 +226,11 @@ public sealed class TraceStoreTests(ITestOutputHelper output) : IDisposable
         await using (TraceStore store = Open(o => o with { Retention = TimeSpan.FromDays(1), Time = clock }))
         {
             await store.FlushAsync();
-            Assert.Equal(0, TraceDatabase.Count(DatabasePath, "SELECT count(*) FROM messages"));
+            Assert.Equal(0, TraceRows.Count(DatabasePath, "SELECT count(*) FROM messages"));
             store.Record(Received("B", clock.GetUtcNow()));
             await store.FlushAsync();
             clock.Advance(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
-            await WaitUntilAsync(() => TraceDatabase.Count(DatabasePath, "SELECT count(*) FROM messages") == 0);
+            await WaitUntilAsync(() => TraceRows.Count(DatabasePath, "SELECT count(*) FROM messages") == 0);
         }
     }
 
@@ -258,14 +258,14 @@ public sealed class TraceStoreTests(ITestOutputHelper output) : IDisposable
             }
             await store.FlushAsync();
         }
-        long before = TraceDatabase.FileSize(DatabasePath);
+        long before = TraceRows.FileSize(DatabasePath);
         const long Bound = 4L * 1024 * 1024;
         Assert.True(before > 2 * Bound, $"{before} bytes to begin with");
 
         await using (TraceStore store = Open(o => o with { MaxSizeBytes = Bound }))
         {
             await store.MaintainAsync();
-            long during = TraceDatabase.FileSize(DatabasePath);
+            long during = TraceRows.FileSize(DatabasePath);
             output.WriteLine($"size bound {Bound}: {before} bytes before, {during} after");
             Assert.True(during <= Bound, $"{during} bytes after the bound was applied");
             // The store keeps working after it shrank.
@@ -273,14 +273,14 @@ public sealed class TraceStoreTests(ITestOutputHelper output) : IDisposable
             await store.FlushAsync();
         }
 
-        long after = TraceDatabase.FileSize(DatabasePath);
+        long after = TraceRows.FileSize(DatabasePath);
         Assert.True(after <= Bound, $"{after} bytes after close");
-        long kept = TraceDatabase.Count(DatabasePath, "SELECT count(*) FROM messages");
+        long kept = TraceRows.Count(DatabasePath, "SELECT count(*) FROM messages");
         Assert.InRange(kept, 100, Messages);
         // The newest are the ones kept, each with its events.
-        Assert.Equal(kept - 1, TraceDatabase.Count(DatabasePath, $"SELECT count(*) FROM messages WHERE queue_id >= 'Q{Messages - kept + 1:D5}' AND queue_id < 'R'"));
-        Assert.Equal(0, TraceDatabase.Count(DatabasePath, "SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.queue_id = e.queue_id)"));
-        Assert.Equal(1, TraceDatabase.Count(DatabasePath, "SELECT count(*) FROM messages WHERE queue_id = 'LAST'"));
+        Assert.Equal(kept - 1, TraceRows.Count(DatabasePath, $"SELECT count(*) FROM messages WHERE queue_id >= 'Q{Messages - kept + 1:D5}' AND queue_id < 'R'"));
+        Assert.Equal(0, TraceRows.Count(DatabasePath, "SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.queue_id = e.queue_id)"));
+        Assert.Equal(1, TraceRows.Count(DatabasePath, "SELECT count(*) FROM messages WHERE queue_id = 'LAST'"));
     }
 
     [Fact]
@@ -301,8 +301,8 @@ public sealed class TraceStoreTests(ITestOutputHelper output) : IDisposable
             Assert.Equal(0, store.Dropped);
             Assert.Equal(Writers * PerWriter, store.Written);
         }
-        Assert.Equal(Writers * PerWriter, TraceDatabase.Count(DatabasePath, "SELECT count(*) FROM events"));
-        Assert.Equal(Writers * PerWriter / 2, TraceDatabase.Count(DatabasePath, "SELECT count(*) FROM messages WHERE status = 'queued'"));
+        Assert.Equal(Writers * PerWriter, TraceRows.Count(DatabasePath, "SELECT count(*) FROM events"));
+        Assert.Equal(Writers * PerWriter / 2, TraceRows.Count(DatabasePath, "SELECT count(*) FROM messages WHERE status = 'queued'"));
     }
 
     [Fact]
