@@ -305,13 +305,20 @@ public sealed class TraceQueryTests : IDisposable
     }
 
     [Fact]
-    public void The_report_reads_the_window_through_the_time_index()
+    public void The_report_reads_the_window_through_the_covering_index_or_the_time_index_without_it()
     {
-        using TraceQuery trace = TraceQuery.Open(_database.DataDirectory);
+        using (TraceQuery trace = TraceQuery.Open(_database.DataDirectory))
+        {
+            Assert.Equal(["SEARCH events USING COVERING INDEX events_outcomes (time>? AND time<?)"], trace.ExplainReport(_now.AddDays(-7), _now));
+        }
 
-        IReadOnlyList<string> plan = trace.ExplainReport(_now.AddDays(-7), _now);
-
-        Assert.Equal(["SEARCH events USING INDEX events_time (time>? AND time<?)"], plan);
+        // A database made before the schema had the index.
+        _database.Execute("DROP INDEX events_outcomes");
+        using (TraceQuery trace = TraceQuery.Open(_database.DataDirectory))
+        {
+            Assert.Equal(["SEARCH events USING INDEX events_time (time>? AND time<?)"], trace.ExplainReport(_now.AddDays(-7), _now));
+            Assert.Equal(7, trace.TlsReport(_now.AddDays(-7), _now.AddSeconds(1)).Total.Recipients);
+        }
     }
 
     [Fact]
