@@ -4,6 +4,8 @@ namespace Postern.Tracing;
 /// The trace database (<c>{dataDirectory}/trace/trace.db</c>, SQLite in WAL mode). <c>events</c>
 /// holds every event; <c>messages</c> is one row per queue id, kept up to date by the writer, so
 /// "one line per message" queries and <c>--status</c> filters need no grouping over all events.
+/// Message-ID and sender are looked up in <c>messages</c>, so <c>events</c> has no index for them:
+/// every index is work for each event written.
 /// Times are Unix milliseconds (UTC). Names and addresses compare case-insensitively.
 /// </summary>
 public static class TraceSchema
@@ -39,8 +41,6 @@ public static class TraceSchema
         );
         CREATE INDEX IF NOT EXISTS events_time ON events (time);
         CREATE INDEX IF NOT EXISTS events_queue_id ON events (queue_id, time);
-        CREATE INDEX IF NOT EXISTS events_message_id ON events (message_id);
-        CREATE INDEX IF NOT EXISTS events_sender ON events (sender, time);
         CREATE INDEX IF NOT EXISTS events_recipient ON events (recipient, time);
         CREATE INDEX IF NOT EXISTS events_connector ON events (connector, queue_id);
         CREATE INDEX IF NOT EXISTS events_outcomes ON events (time, id, queue_id, recipient, connector, kind, tls_protocol, verification, reply)
