@@ -58,7 +58,7 @@ public sealed class TraceCommandTests : IDisposable
         Assert.Equal(
             [
                 $"{Time(m2.AddMinutes(31).AddMilliseconds(5))}  {M2}  deferred   Carol@Corp.Example → dave@contoso.example, erin@fabrikam.example  via Internal  <m2@corp.example>",
-                $"    {EventTime(m2)}  received   from relay.corp.example[10.1.2.3] via Internal sender Carol@Corp.Example size=4096 <m2@corp.example>",
+                $"    {EventTime(m2)}  received   from relay.corp.example[10.1.2.3] no TLS via Internal sender Carol@Corp.Example size=4096 <m2@corp.example>",
                 $"    {EventTime(m2.AddMilliseconds(5))}  queued     dave@contoso.example",
                 $"    {EventTime(m2.AddMilliseconds(6))}  queued     erin@fabrikam.example",
                 $"    {EventTime(m2.AddSeconds(1))}  attempt    mail.contoso.example[198.51.100.7] TLSv1.2 TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 Untrusted CN=mail.contoso.example sha256={new string('C', 64)} 250 2.0.0 Ok (80 ms) [Contoso, Opportunistic]",
