@@ -256,9 +256,11 @@ public sealed class TraceStore : ITraceSink, IAsyncDisposable
             transaction.Commit();
             Interlocked.Add(ref _written, batch.Count);
         }
-        catch (Exception e) when (e is SqliteException or InvalidOperationException or IOException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // What the cache holds may not have reached the database.
+            // Whatever went wrong, the writer goes on with the next batch: one bad batch must not
+            // end the trace for the rest of the process. What the cache holds may not have reached
+            // the database.
             _recent.Clear();
             Interlocked.Add(ref _failed, batch.Count);
             TraceLog.WriteFailed(_logger, batch.Count, e.Message);
@@ -401,7 +403,7 @@ public sealed class TraceStore : ITraceSink, IAsyncDisposable
                 EnforceSize();
             }
         }
-        catch (Exception e) when (e is SqliteException or InvalidOperationException or IOException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             TraceLog.MaintenanceFailed(_logger, e.Message);
         }
