@@ -92,6 +92,8 @@ public sealed class PosternGateway : IAsyncDisposable
         catch
         {
             if (traceStore is not null) await traceStore.DisposeAsync().ConfigureAwait(false);
+            metrics.Dispose();
+            await spool.DisposeAsync().ConfigureAwait(false);
             throw;
         }
         var instance = new PosternGateway(snapshot, metrics, loggers, logger, traceStore, trace);
