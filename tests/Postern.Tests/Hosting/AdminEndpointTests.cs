@@ -155,8 +155,9 @@ public sealed class AdminEndpointTests
         using HttpClient client = Client(gateway);
         string id = await SendAsync(gateway.Plain, "alice@example.org", ["bob@partner.test"], "to be deferred");
 
+        // The state is saved with the attempt before the scheduler files the message as waiting.
         JsonElement listing = await WaitForListingAsync(client, j =>
-            j.GetProperty("messages").EnumerateArray().Any(m => m.GetProperty("attempts").GetInt32() >= 1));
+            j.GetProperty("messages").EnumerateArray().Any(m => m.GetProperty("attempts").GetInt32() >= 1 && m.GetProperty("state").GetString() == "Waiting"));
 
         Assert.False(listing.GetProperty("held").GetBoolean());
         JsonElement message = Assert.Single(listing.GetProperty("messages").EnumerateArray());
