@@ -127,7 +127,7 @@ internal static class QueueCommand
             return Unreachable;
         }
 
-        using HttpClient client = CreateClient(endpoint);
+        using HttpClient client = AdminClient.Create(endpoint, RequestTimeout);
         string body;
         HttpResponseMessage response;
         try
@@ -138,7 +138,7 @@ internal static class QueueCommand
         }
         catch (HttpRequestException e)
         {
-            error.WriteLine($"postern: cannot reach the gateway's admin endpoint at {address}: {Describe(e)}; is `postern serve` running?");
+            error.WriteLine($"postern: cannot reach the gateway's admin endpoint at {address}: {AdminClient.Describe(e)}; is `postern serve` running?");
             return Unreachable;
         }
         catch (TaskCanceledException) when (!cancellation.IsCancellationRequested)
@@ -151,7 +151,7 @@ internal static class QueueCommand
         {
             if (!response.IsSuccessStatusCode)
             {
-                error.WriteLine($"postern: {ErrorMessage(body, response)}");
+                error.WriteLine($"postern: {AdminClient.ErrorMessage(body, (int)response.StatusCode, response.ReasonPhrase)}");
                 return (int)response.StatusCode is >= 400 and < 500 ? Refused : Unreachable;
             }
             try
@@ -166,64 +166,6 @@ internal static class QueueCommand
             }
         }
         return 0;
-    }
-
-    /// <summary>HTTP over TCP to a loopback address, or over the Unix socket.</summary>
-    private static HttpClient CreateClient(EndPoint endpoint)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            ConnectCallback = async (_, cancellationToken) =>
-            {
-                var socket = endpoint is UnixDomainSocketEndPoint
-                    ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
-                    : new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    await socket.ConnectAsync(endpoint, cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = new Uri("http://localhost/"), Timeout = RequestTimeout };
-    }
-
-    private static string Describe(HttpRequestException e)
-    {
-        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is SocketException socket)
-            {
-                return socket.SocketErrorCode switch
-                {
-                    SocketError.ConnectionRefused => "connection refused",
-                    SocketError.AddressNotAvailable => "no such socket",
-                    SocketError.AccessDenied => "permission denied",
-                    SocketError.TimedOut => "connection timed out",
-                    _ => socket.Message,
-                };
-            }
-        }
-        return e.Message;
-    }
-
-    private static string ErrorMessage(string body, HttpResponseMessage response)
-    {
-        try
-        {
-            if (JsonSerializer.Deserialize(body, AdminEndpointJsonContext.Default.AdminError) is { Error.Length: > 0 } problem) return problem.Error;
-        }
-        catch (JsonException)
-        {
-            // Not our JSON: fall back to the status line.
-        }
-        return $"the admin endpoint answered {(int)response.StatusCode} {response.ReasonPhrase}";
     }
 
     private static void PrintListing(string body, TextWriter output)

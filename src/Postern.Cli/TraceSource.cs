@@ -55,14 +55,14 @@ internal static class TraceSource
                     error.WriteLine($"postern: {unreachable}; reading {TraceQuery.PathFor(configured)} directly.");
                     body = ReadDirect(configured, direct, error);
                 }
-                else if (status == 404 && ErrorMessage(body!, 404) == "no such endpoint")
+                else if (status == 404 && AdminClient.ErrorMessage(body!, 404) == "no such endpoint")
                 {
                     error.WriteLine($"postern: the gateway at {address} does not serve /{path.Split('?')[0]}; reading {TraceQuery.PathFor(configured)} directly.");
                     body = ReadDirect(configured, direct, error);
                 }
                 else if (status is not (>= 200 and < 300))
                 {
-                    error.WriteLine($"postern: {ErrorMessage(body!, status!.Value)}");
+                    error.WriteLine($"postern: {AdminClient.ErrorMessage(body!, status!.Value)}");
                     return status is >= 400 and < 500 ? BadRequest : Unavailable;
                 }
             }
@@ -107,7 +107,7 @@ internal static class TraceSource
         {
             return (null, null, e.Message);
         }
-        using HttpClient client = CreateClient(endpoint);
+        using HttpClient client = AdminClient.Create(endpoint, RequestTimeout);
         try
         {
             using HttpResponseMessage response = await client.GetAsync(path, cancellation);
@@ -115,69 +115,11 @@ internal static class TraceSource
         }
         catch (HttpRequestException e)
         {
-            return (null, null, $"cannot reach the gateway's admin endpoint at {address}: {Describe(e)}");
+            return (null, null, $"cannot reach the gateway's admin endpoint at {address}: {AdminClient.Describe(e)}");
         }
         catch (TaskCanceledException) when (!cancellation.IsCancellationRequested)
         {
             return (null, null, $"the gateway's admin endpoint at {address} did not answer within {RequestTimeout.TotalSeconds:0} s");
         }
-    }
-
-    /// <summary>HTTP over TCP to a loopback address, or over the Unix socket.</summary>
-    private static HttpClient CreateClient(EndPoint endpoint)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            ConnectCallback = async (_, cancellationToken) =>
-            {
-                var socket = endpoint is UnixDomainSocketEndPoint
-                    ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
-                    : new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    await socket.ConnectAsync(endpoint, cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = new Uri("http://localhost/"), Timeout = RequestTimeout };
-    }
-
-    private static string Describe(HttpRequestException e)
-    {
-        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is SocketException socket)
-            {
-                return socket.SocketErrorCode switch
-                {
-                    SocketError.ConnectionRefused => "connection refused",
-                    SocketError.AddressNotAvailable => "no such socket",
-                    SocketError.AccessDenied => "permission denied",
-                    SocketError.TimedOut => "connection timed out",
-                    _ => socket.Message,
-                };
-            }
-        }
-        return e.Message;
-    }
-
-    private static string ErrorMessage(string body, int status)
-    {
-        try
-        {
-            if (JsonSerializer.Deserialize(body, AdminEndpointJsonContext.Default.AdminError) is { Error.Length: > 0 } problem) return problem.Error;
-        }
-        catch (JsonException)
-        {
-            // Not our JSON: fall back to the status.
-        }
-        return $"the admin endpoint answered {status}";
     }
 }
