@@ -15,7 +15,6 @@ namespace Postern.Tracing;
     Converters = [typeof(TraceEventKindConverter)])]
 [JsonSerializable(typeof(TraceResult))]
 [JsonSerializable(typeof(TlsReport))]
-[JsonSerializable(typeof(string[]))]
 public sealed partial class TraceJsonContext : JsonSerializerContext
 {
     /// <summary>As the default, but without escaping '+', '&lt;', '&gt;' and non-ASCII text: read by people and programs, never embedded in HTML.</summary>

@@ -73,7 +73,7 @@ public sealed class TraceQuery : IDisposable
     public string DatabasePath { get; }
 
     /// <summary><c>{dataDirectory}/trace/trace.db</c>.</summary>
-    public static string PathFor(string dataDirectory) => Path.Combine(Path.GetFullPath(dataDirectory), "trace", "trace.db");
+    public static string PathFor(string dataDirectory) => TraceStoreOptions.DatabasePath(Path.GetFullPath(dataDirectory));
 
     /// <summary>Opens the trace database of <paramref name="dataDirectory"/> read-only.</summary>
     /// <exception cref="TraceStoreUnavailableException">There is no database there yet, or it cannot be read.</exception>
@@ -313,23 +313,9 @@ public sealed class TraceQuery : IDisposable
         _ => throw new TraceStoreUnavailableException($"unknown event kind \"{name}\" in the trace database; is it from a newer Postern?"),
     };
 
-    /// <summary>The certificate's DNS names as stored: a JSON array, or the names joined with ", ".</summary>
-    internal static IReadOnlyList<string>? Names(string? stored)
-    {
-        if (stored is null) return null;
-        if (stored.StartsWith('['))
-        {
-            try
-            {
-                return JsonSerializer.Deserialize(stored, TraceJsonContext.Default.StringArray);
-            }
-            catch (JsonException)
-            {
-                // Not JSON after all: read it as a list.
-            }
-        }
-        return stored.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-    }
+    /// <summary>The certificate's DNS names as the store writes them: joined with ", ".</summary>
+    internal static IReadOnlyList<string>? Names(string? stored) =>
+        stored?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>The TLS report over the events in [since, until).</summary>
     public TlsReport TlsReport(DateTimeOffset since, DateTimeOffset until, int reasonsPerRow = 3, int reasons = 10)

@@ -203,12 +203,6 @@ public sealed class TlsReportTests : IDisposable
                 });
         }
         _database.Add(events);
-        _database.Execute("""
-            INSERT INTO messages (queue_id, first_time, last_time, message_id, sender, recipients, connector, status)
-            SELECT queue_id, min(time), max(time), queue_id || '@corp.example', 'bulk@corp.example', max(recipient), 'Internal',
-                CASE WHEN sum(kind = 'deferred') > 0 THEN 'deferred' ELSE 'delivered' END
-            FROM events WHERE queue_id LIKE '0QBULK%' GROUP BY queue_id
-            """);
         using TraceQuery trace = TraceQuery.Open(_database.DataDirectory);
 
         TlsReport report = trace.TlsReport(start.AddSeconds(-1), _now.AddSeconds(1));

@@ -175,13 +175,13 @@ public sealed class TraceQueryTests : IDisposable
     }
 
     [Fact]
-    public void Certificate_names_stored_as_a_list_read_the_same()
+    public void Certificate_names_read_back_as_the_store_wrote_them()
     {
         _database.Add([new TraceEvent
         {
             Time = _now, Kind = TraceEventKind.Attempt, QueueId = "0QLIST", RemoteHost = "mx.list.example", TlsProtocol = "TLSv1.3",
             CertificateNames = ["mx.list.example", "list.example"],
-        }], namesAsList: true);
+        }]);
         using TraceQuery trace = TraceQuery.Open(_database.DataDirectory);
 
         Assert.Equal(["mx.list.example", "list.example"], trace.Events("0QLIST").Single().CertificateNames);

@@ -96,11 +96,14 @@ internal static class TraceStory
             Reply = "550 5.7.1 relay access denied",
         });
 
-        // Reversed: the store batches, and rows need not arrive in time order.
-        events.Reverse();
-        database.Add(events);
+        // Each message's events in the order the gateway records them; the messages interleaved out
+        // of time order, so the query must order what it reads.
+        database.Add(events.GroupBy(e => e.QueueId).Reverse().SelectMany(g => g));
         foreach ((string id, string status) in new[] { (M1, "delivered"), (M2, "deferred"), (M3, "delivered"), (M4, "bounced"), (M5, "expired"), (M6, "deferred"), (M7, "delivered"), (M8, "deleted") })
-            database.Summarize(id, status, events.Where(e => e.QueueId == id && e.Kind == TraceEventKind.Queued).Reverse().Select(e => e.Recipient!).ToArray());
+        {
+            string? derived = database.Status(id);
+            if (derived != status) throw new InvalidOperationException($"the store derived status {derived ?? "(none)"} for {id}; the story says {status}");
+        }
         return now;
     }
 
